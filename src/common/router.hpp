@@ -1,0 +1,35 @@
+#pragma once
+/// Maps (method, path pattern) to handlers. Patterns are literal segments and `{name}` captures,
+/// e.g. "/api/v1/dcs/{dc}/racks/{rack}". Answers 404 for unknown paths and 405 (with Allow) for
+/// known paths with another method.
+
+#include <string>
+#include <vector>
+
+#include "common/http.hpp"
+
+namespace pingmesh::http {
+
+class Router {
+ public:
+  /// Registers a route. `summary` is used by tests that compare routes to the OpenAPI document.
+  void add(std::string method, std::string pattern, Handler handler);
+  /// Dispatches a request; fills request.params from the captures.
+  Response dispatch(Request& request) const;
+  /// All registered (method, pattern) pairs, in registration order.
+  std::vector<std::pair<std::string, std::string>> routes() const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+/// Splits a path into its segments ("/a/b/" -> {"a","b"}).
+std::vector<std::string> split_path(std::string_view path);
+
+}  // namespace pingmesh::http
