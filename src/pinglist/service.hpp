@@ -1,0 +1,69 @@
+#pragma once
+/// Serves pinglists from the current plan: rendered on demand, cached per plan generation, with
+/// strong ETags; regenerates when the topology or the set of live servers changes. Thread-safe.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include "common/metrics.hpp"
+#include "model/topology.hpp"
+#include "pinglist/generator.hpp"
+
+namespace pingmesh::pinglist {
+
+enum class Format { kXml, kJson };
+
+/// One answer to GET /api/v1/pinglist/{server}.
+struct Served {
+  int status = 200;  ///< 200, 304, or 404 (unknown server)
+  std::string etag;  ///< quoted strong ETag
+  std::shared_ptr<const std::string> body;  ///< empty for 304/404
+  bool stopped = false;
+  std::size_t entries = 0;
+};
+
+class PinglistService {
+ public:
+  explicit PinglistService(metrics::Registry* registry = nullptr);
+
+  /// Installs a new topology snapshot and regenerates at once.
+  void update(std::shared_ptr<const model::Topology> topology, int64_t now_ms);
+  /// Regenerates if the set of live servers changed since the last generation. Call every second.
+  /// Returns true when it regenerated.
+  bool tick(int64_t now_ms);
+  /// Answers a pull. `if_none_match` is the raw header value (may list several tags or be "*").
+  Served get(std::string_view server, Format format, std::string_view if_none_match);
+  /// Entry count and stopped flag of every server's pinglist (for listings), by server name.
+  struct Summary {
+    std::size_t entries = 0;
+    bool chosen = false;
+    bool alive = false;
+    bool stopped = false;
+    std::string version;
+  };
+  Summary summary(std::string_view server) const;
+  /// Number of generations so far.
+  uint64_t generation() const { return generation_.load(); }
+
+ private:
+  void regenerate(std::shared_ptr<const model::Topology> topology, int64_t now_ms);
+  mutable std::shared_mutex mu_;
+  std::shared_ptr<const Plan> plan_;
+  struct Cached {
+    std::shared_ptr<const std::string> xml, json;
+  };
+  std::shared_ptr<std::vector<Cached>> cache_;  // per server index of plan_
+  mutable std::mutex cache_mu_;
+  std::atomic<uint64_t> generation_{0};
+  metrics::Registry* registry_;
+};
+
+/// Formats a version as a quoted strong ETag.
+std::string etag_of(uint64_t version);
+
+}  // namespace pingmesh::pinglist
