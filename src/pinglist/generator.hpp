@@ -47,19 +47,22 @@ struct Plan {
   /// Per server: the version (ETag) of its pinglist, a hash of everything it renders.
   std::vector<uint64_t> version;
   std::vector<bool> stopped;  ///< kill switch applies to this server
-  /// Which servers are alive, for detecting liveness changes cheaply.
-  uint64_t alive_hash = 0;
   std::shared_ptr<const model::Topology> topology;  ///< keeps the pointers valid
 };
 
-/// Builds the plan. Deterministic: equal topologies and equal liveness give equal plans.
-/// A server is alive when now_ms - last_seen_ms <= liveness_timeout_s * 1000 and last_seen_ms > 0.
-Plan generate(std::shared_ptr<const model::Topology> topology, int64_t now_ms);
+/// Liveness of each server: alive[i] is for topology.servers[i].
+using Liveness = std::vector<bool>;
+
+/// Liveness from the servers' own last_seen_ms: alive when last_seen_ms > 0 and
+/// now_ms - last_seen_ms <= settings.liveness_timeout_s * 1000.
+Liveness liveness_at(const model::Topology& topology, int64_t now_ms);
+
+/// Builds the plan. Deterministic: equal topologies and equal liveness give equal plans
+/// (the order of topology.servers does not matter).
+Plan generate(std::shared_ptr<const model::Topology> topology, const Liveness& alive);
 
 /// The pinglist of server `index` in a plan.
 model::Pinglist pinglist_of(const Plan& plan, uint32_t index);
 
-/// Hash of the set of alive servers under this time, to decide cheaply whether to regenerate.
-uint64_t liveness_hash(const model::Topology& topology, int64_t now_ms);
 
 }  // namespace pingmesh::pinglist

@@ -31,11 +31,12 @@ class PinglistService {
  public:
   explicit PinglistService(metrics::Registry* registry = nullptr);
 
-  /// Installs a new topology snapshot and regenerates at once.
-  void update(std::shared_ptr<const model::Topology> topology, int64_t now_ms);
-  /// Regenerates if the set of live servers changed since the last generation. Call every second.
-  /// Returns true when it regenerated.
-  bool tick(int64_t now_ms);
+  /// Installs a new topology snapshot with its liveness (alive[i] for topology->servers[i]) and
+  /// regenerates at once.
+  void update(std::shared_ptr<const model::Topology> topology, const Liveness& alive);
+  /// Regenerates if liveness differs from the last generation's (same topology). Call every
+  /// second or so. Returns true when it regenerated.
+  bool tick(const Liveness& alive);
   /// Answers a pull. `if_none_match` is the raw header value (may list several tags or be "*").
   Served get(std::string_view server, Format format, std::string_view if_none_match);
   /// Entry count and stopped flag of every server's pinglist (for listings), by server name.
@@ -51,7 +52,8 @@ class PinglistService {
   uint64_t generation() const { return generation_.load(); }
 
  private:
-  void regenerate(std::shared_ptr<const model::Topology> topology, int64_t now_ms);
+  void regenerate(std::shared_ptr<const model::Topology> topology, const Liveness& alive);
+  Liveness alive_;
   mutable std::shared_mutex mu_;
   std::shared_ptr<const Plan> plan_;
   struct Cached {
