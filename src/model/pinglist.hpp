@@ -27,7 +27,8 @@ struct PinglistEntry {
   bool operator==(const PinglistEntry&) const = default;
 };
 
-/// A whole pinglist. Entries are sorted (level, target, address, protocol, port, dscp).
+/// A whole pinglist. Entries are ordered by level, target name, address, then probe kind in the
+/// order the rules give them.
 struct Pinglist {
   std::string server;  ///< the probing server
   std::string dc;

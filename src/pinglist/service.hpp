@@ -50,6 +50,8 @@ class PinglistService {
   Summary summary(std::string_view server) const;
   /// Number of generations so far.
   uint64_t generation() const { return generation_.load(); }
+  /// The current plan (null before the first update).
+  std::shared_ptr<const Plan> plan() const;
 
  private:
   void regenerate(std::shared_ptr<const model::Topology> topology, const Liveness& alive);
@@ -60,12 +62,14 @@ class PinglistService {
     std::shared_ptr<const std::string> xml, json;
   };
   std::shared_ptr<std::vector<Cached>> cache_;  // per server index of plan_
+  std::size_t cached_bytes_ = 0;
   mutable std::mutex cache_mu_;
+  std::mutex regen_mu_;  // one generation at a time
   std::atomic<uint64_t> generation_{0};
   metrics::Registry* registry_;
 };
 
-/// Formats a version as a quoted strong ETag.
-std::string etag_of(uint64_t version);
+/// Formats a version as a quoted strong ETag; each format has its own tag.
+std::string etag_of(uint64_t version, Format format);
 
 }  // namespace pingmesh::pinglist
