@@ -1,0 +1,214 @@
+#include "collector/sketch.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "collector/varint.hpp"
+
+namespace pingmesh::collector {
+
+namespace {
+
+const double kGamma = (1 + Sketch::kRelativeAccuracy) / (1 - Sketch::kRelativeAccuracy);
+const double kLogGamma = std::log(kGamma);
+const double kInvLogGamma = 1 / kLogGamma;
+const double kValueFactor = 2 / (1 + kGamma);
+
+}  // namespace
+
+int Sketch::index_of(double value_us) {
+  double i = std::ceil(std::log(value_us) * kInvLogGamma);
+  if (i < kMinIndex) return kMinIndex;
+  if (i > kMaxIndex) return kMaxIndex;
+  return static_cast<int>(i);
+}
+
+double Sketch::value_of(int index) {
+  return std::exp(static_cast<double>(index) * kLogGamma) * kValueFactor;
+}
+
+void Sketch::add(double value_us, uint64_t n) {
+  if (n == 0) return;
+  if (!(value_us > 0)) value_us = 0;  // also maps NaN to 0
+  count_ += n;
+  sum_ += value_us * static_cast<double>(n);
+  min_ = std::min(min_, value_us);
+  max_ = std::max(max_, value_us);
+  if (value_us < kMinValueUs) {
+    zero_ += n;
+  } else {
+    add_index(index_of(value_us), n);
+  }
+}
+
+void Sketch::add_index(int index, uint64_t n) {
+  if (counts_.empty()) {
+    if (n == 1 && inline_n_ < kInline) {
+      inline_[inline_n_++] = static_cast<int16_t>(index);
+      return;
+    }
+    spill();
+  }
+  ensure(index);
+  counts_[static_cast<std::size_t>(index - lo_)] += n;
+}
+
+void Sketch::spill() {
+  if (inline_n_ == 0) return;
+  auto [lo, hi] = std::minmax_element(inline_.begin(), inline_.begin() + inline_n_);
+  lo_ = *lo;
+  counts_.assign(static_cast<std::size_t>(*hi - *lo + 1), 0);
+  for (int k = 0; k < inline_n_; ++k) ++counts_[static_cast<std::size_t>(inline_[k] - lo_)];
+  inline_n_ = 0;
+}
+
+void Sketch::ensure(int index) {
+  if (counts_.empty()) {
+    lo_ = index;
+    counts_.assign(1, 0);
+    return;
+  }
+  int hi = lo_ + static_cast<int>(counts_.size()) - 1;
+  if (index >= lo_ && index <= hi) return;
+  // Grow with slack in the direction of growth so a drifting range reallocates rarely.
+  int slack = std::max(8, static_cast<int>(counts_.size()) / 4);
+  if (index < lo_) {
+    int new_lo = std::max(kMinIndex, index - slack);
+    counts_.insert(counts_.begin(), static_cast<std::size_t>(lo_ - new_lo), 0);
+    lo_ = new_lo;
+  } else {
+    int new_hi = std::min(kMaxIndex, index + slack);
+    counts_.resize(static_cast<std::size_t>(new_hi - lo_ + 1), 0);
+  }
+}
+
+void Sketch::merge(const Sketch& other) {
+  if (other.count_ == 0) return;
+  count_ += other.count_;
+  sum_ += other.sum_;
+  zero_ += other.zero_;
+  min_ = std::min(min_, other.min_);
+  max_ = std::max(max_, other.max_);
+  for (int k = 0; k < other.inline_n_; ++k) add_index(other.inline_[k], 1);
+  if (other.counts_.empty()) return;
+  if (counts_.empty()) spill();
+  ensure(other.lo_);
+  ensure(other.lo_ + static_cast<int>(other.counts_.size()) - 1);
+  uint64_t* dst = counts_.data() + (other.lo_ - lo_);
+  const uint64_t* src = other.counts_.data();
+  for (std::size_t i = 0, n = other.counts_.size(); i < n; ++i) dst[i] += src[i];
+}
+
+double Sketch::quantile(double q) const {
+  if (count_ == 0) return 0;
+  q = std::clamp(q, 0.0, 1.0);
+  double rank = q * static_cast<double>(count_ - 1);
+  double cum = static_cast<double>(zero_);
+  double v = max_;
+  if (cum > rank) {
+    v = 0;
+  } else if (!counts_.empty()) {
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+      cum += static_cast<double>(counts_[i]);
+      if (cum > rank) {
+        v = value_of(lo_ + static_cast<int>(i));
+        break;
+      }
+    }
+  } else {
+    std::array<int16_t, kInline> sorted = inline_;
+    std::sort(sorted.begin(), sorted.begin() + inline_n_);
+    for (int k = 0; k < inline_n_; ++k) {
+      cum += 1;
+      if (cum > rank) {
+        v = value_of(sorted[k]);
+        break;
+      }
+    }
+  }
+  return std::clamp(v, min_, max_);
+}
+
+void Sketch::clear() { *this = Sketch(); }
+
+void Sketch::serialize(std::string* out) const {
+  varint::put(out, count_);
+  if (count_ == 0) return;
+  varint::put(out, zero_);
+  varint::put_double(out, min_);
+  varint::put_double(out, max_);
+  varint::put_double(out, sum_);
+  // Non-empty buckets as (index delta, count) pairs, in index order.
+  std::array<int16_t, kInline> sorted = inline_;
+  std::sort(sorted.begin(), sorted.begin() + inline_n_);
+  std::size_t nonzero = 0;
+  for (auto c : counts_) nonzero += c != 0;
+  for (int k = 0; k < inline_n_; ++k) nonzero += k == 0 || sorted[k] != sorted[k - 1];
+  varint::put(out, nonzero);
+  int64_t prev = 0;
+  bool first = true;
+  auto emit = [&](int64_t index, uint64_t c) {
+    varint::put(out, first ? varint::zigzag(index) : static_cast<uint64_t>(index - prev - 1));
+    varint::put(out, c);
+    prev = index;
+    first = false;
+  };
+  for (std::size_t i = 0; i < counts_.size(); ++i) {
+    if (counts_[i]) emit(lo_ + static_cast<int64_t>(i), counts_[i]);
+  }
+  for (int k = 0; k < inline_n_;) {
+    int j = k;
+    while (j < inline_n_ && sorted[j] == sorted[k]) ++j;
+    emit(sorted[k], static_cast<uint64_t>(j - k));
+    k = j;
+  }
+}
+
+bool Sketch::merge_encoded(std::string_view* in) {
+  uint64_t count = 0;
+  if (!varint::get(in, &count)) return false;
+  if (count == 0) return true;
+  uint64_t zero = 0, nonzero = 0;
+  double mn = 0, mx = 0, sum = 0;
+  if (!varint::get(in, &zero) || !varint::get_double(in, &mn) || !varint::get_double(in, &mx) ||
+      !varint::get_double(in, &sum) || !varint::get(in, &nonzero)) {
+    return false;
+  }
+  if (nonzero > static_cast<uint64_t>(kMaxIndex - kMinIndex + 1)) return false;
+  count_ += count;
+  zero_ += zero;
+  sum_ += sum;
+  min_ = std::min(min_, mn);
+  max_ = std::max(max_, mx);
+  int64_t index = 0;
+  for (uint64_t k = 0; k < nonzero; ++k) {
+    uint64_t d = 0, c = 0;
+    if (!varint::get(in, &d) || !varint::get(in, &c)) return false;
+    index = k == 0 ? varint::unzigzag(d) : index + static_cast<int64_t>(d) + 1;
+    if (index < kMinIndex || index > kMaxIndex || c == 0) return false;
+    add_index(static_cast<int>(index), c);
+  }
+  return true;
+}
+
+bool Sketch::skip_encoded(std::string_view* in) {
+  uint64_t count = 0, v = 0, nonzero = 0;
+  if (!varint::get(in, &count)) return false;
+  if (count == 0) return true;
+  if (!varint::get(in, &v) || in->size() < 24) return false;
+  in->remove_prefix(24);
+  if (!varint::get(in, &nonzero)) return false;
+  for (uint64_t k = 0; k < 2 * nonzero; ++k) {
+    if (!varint::get(in, &v)) return false;
+  }
+  return true;
+}
+
+bool Sketch::operator==(const Sketch& other) const {
+  std::string a, b;
+  serialize(&a);
+  other.serialize(&b);
+  return a == b;
+}
+
+}  // namespace pingmesh::collector
