@@ -17,7 +17,7 @@ TEST_PKGS=(
 # Real peers and servers the tests and benchmarks start.
 PEER_PKGS=(
   wrk nginx-light fping prometheus prometheus-alertmanager prometheus-blackbox-exporter
-  prometheus-smokeping-prober victoria-metrics chromium nodejs npm
+  prometheus-smokeping-prober victoria-metrics chromium
 )
 
 want=("${BUILD_PKGS[@]}")
@@ -26,6 +26,11 @@ case "${1:-build}" in
   test|all) want+=("${TEST_PKGS[@]}" "${PEER_PKGS[@]}") ;;
   *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
 esac
+
+# Node.js builds the web UI; any Node >= 18 with npm will do (Debian's, or one already present).
+if ! command -v npm >/dev/null 2>&1; then
+  want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
