@@ -39,6 +39,19 @@ class Sketch {
   void add(double value_us) { add(value_us, 1); }
   /// Adds a value `n` times.
   void add(double value_us, uint64_t n);
+  /// Adds one value whose bucket index the caller computed once with index_of() (hot path: one
+  /// RTT updates several aggregates). Values below kMinValueUs ignore `index`.
+  void add_at(double value_us, int index) {
+    ++count_;
+    sum_ += value_us;
+    if (value_us < min_) min_ = value_us;
+    if (value_us > max_) max_ = value_us;
+    if (value_us < kMinValueUs) {
+      ++zero_;
+    } else {
+      add_index(index, 1);
+    }
+  }
   /// Merges another sketch into this one.
   void merge(const Sketch& other);
   /// Quantile q in [0, 1] (us), clamped to [min, max]; 0 when empty.
