@@ -1,0 +1,15 @@
+# Writes OUT, a C++ file defining std::string_view NS::FN() that returns the bytes of IN.
+# Run by pingmesh_embed_text() at build time: cmake -DIN=... -DOUT=... -DNS=... -DFN=... -P this.
+file(READ ${IN} content)
+string(FIND "${content}" ")pm_embed\"" clash)
+if(NOT clash EQUAL -1)
+  message(FATAL_ERROR "${IN} contains the raw-string delimiter )pm_embed\"")
+endif()
+set(text "// Generated from ${IN} by embed_text.cmake; edit that file instead.\n")
+string(APPEND text "#include <string_view>\n\nnamespace ${NS} {\n\n")
+string(APPEND text "std::string_view ${FN}() {\n")
+string(APPEND text "  static constexpr char kText[] = R\"pm_embed(${content})pm_embed\";\n")
+string(APPEND text "  return {kText, sizeof(kText) - 1};\n}\n\n}  // namespace ${NS}\n")
+file(WRITE ${OUT}.tmp "${text}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+file(REMOVE ${OUT}.tmp)
