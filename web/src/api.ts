@@ -1,0 +1,305 @@
+/**
+ * Every call the UI makes to the pingmesh API (same origin, JSON). Shapes of the controller,
+ * collector and analyzer live here and only here.
+ */
+
+import type { Metric } from "./scale";
+import type { Unit } from "./format";
+
+// ---- shapes -------------------------------------------------------------------------------
+
+export interface List<T> {
+  items: T[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export interface Status {
+  stopped: boolean;
+  stopped_dcs: string[];
+  servers: number;
+  alive: number;
+  generation: number;
+}
+
+export type ProbeProtocol = "tcp" | "udp" | "icmp" | "http";
+
+export interface Probe {
+  protocol: ProbeProtocol;
+  port: number;
+  dscp?: number;
+}
+
+export interface Dc {
+  name: string;
+  mode: "rack" | "switch";
+  probes: Probe[];
+  interval_ms: number;
+  payload_bytes: number;
+  dscp: number;
+  rack_ratio: number;
+  server_ratio: number;
+  inter_dc_servers: number;
+  max_peers: number;
+  ipv4: boolean;
+  ipv6: boolean;
+  stopped: boolean;
+  description: string;
+}
+
+export interface Rack {
+  dc: string;
+  name: string;
+  cidrs: string[];
+  description: string;
+}
+
+export interface Server {
+  name: string;
+  dc: string;
+  rack: string;
+  addresses: string[];
+  hostname: string;
+  last_seen_ms: number;
+  agent_version: string;
+  alive?: boolean;
+}
+
+export interface Rule {
+  name: string;
+  level: "intra-rack" | "intra-dc" | "inter-dc";
+  src_dc: string;
+  dst_dc: string;
+  symmetric: boolean;
+  action: "add" | "replace" | "disable";
+  probes: Probe[];
+  interval_ms?: number;
+  payload_bytes?: number;
+}
+
+export interface PinglistSummary {
+  server: string;
+  dc: string;
+  rack: string;
+  entries: number;
+  chosen: boolean;
+  alive: boolean;
+  stopped: boolean;
+  version: string | number;
+}
+
+export interface Cell {
+  value: number | null;
+  samples: number;
+  missing: boolean;
+}
+
+export interface Matrix {
+  rows: string[];
+  cols: string[];
+  cells: Cell[][];
+  metric: Metric;
+  unit: Unit;
+  from: number;
+  to: number;
+}
+
+export interface SeriesPoint {
+  t: number;
+  value: number | null;
+  samples: number;
+}
+
+export interface Series {
+  points: SeriesPoint[];
+  unit: Unit;
+}
+
+export interface Verdict {
+  component: string;
+  kind: string;
+  confidence: number;
+  evidence: unknown[];
+}
+
+export interface Alert {
+  id: string;
+  rule: string;
+  state: "pending" | "firing" | "resolved";
+  severity: string;
+  scope: Record<string, string>;
+  started_at: number;
+  resolved_at: number | null;
+  summary: string;
+  verdict: Verdict | null;
+}
+
+/** Alert rules are edited as JSON objects: their schema belongs to the analyzer. */
+export type AlertRule = { name: string } & Record<string, unknown>;
+
+// ---- errors and auth ------------------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+  /** The endpoint is not built on this server (yet). */
+  get notAvailable(): boolean {
+    return this.status === 404 || this.status === 405 || this.status === 501;
+  }
+}
+
+/** Asks the user for the admin token; `again` after the server refused the last one. */
+export type TokenProvider = (again: boolean) => Promise<string | null>;
+
+let tokenProvider: TokenProvider = async () => null;
+
+export function setTokenProvider(p: TokenProvider): void {
+  tokenProvider = p;
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  let message = `${res.status} ${res.statusText}`;
+  let field = "";
+  try {
+    const j = (await res.json()) as { error?: unknown; field?: unknown };
+    if (typeof j.error === "string") message = j.error;
+    if (typeof j.field === "string") field = j.field;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(res.status, message, field);
+}
+
+async function get<T>(path: string, params?: Record<string, string | number | undefined>): Promise<T> {
+  const res = await fetch(withParams(path, params), { headers: { Accept: "application/json" } });
+  if (!res.ok) throw await errorOf(res);
+  return (await res.json()) as T;
+}
+
+function withParams(path: string, params?: Record<string, string | number | undefined>): string {
+  if (params === undefined) return path;
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== "") p.set(k, String(v));
+  }
+  const qs = p.toString();
+  return qs === "" ? path : `${path}?${qs}`;
+}
+
+/** A write call with the admin token; asks again once when the server refuses it. */
+async function write<T>(method: string, path: string, body?: unknown): Promise<T | null> {
+  let token = await tokenProvider(false);
+  if (token === null) throw new ApiError(0, "cancelled: no admin token given", "");
+  for (let attempt = 0; ; attempt++) {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (token !== "") headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if ((res.status === 401 || res.status === 403) && attempt === 0) {
+      token = await tokenProvider(true);
+      if (token === null) throw await errorOf(res);
+      continue;
+    }
+    if (!res.ok) throw await errorOf(res);
+    if (res.status === 204) return null;
+    const text = await res.text();
+    return text === "" ? null : (JSON.parse(text) as T);
+  }
+}
+
+const V1 = "/api/v1";
+const enc = encodeURIComponent;
+
+// ---- controller -----------------------------------------------------------------------------
+
+export const api = {
+  status: () => get<Status>(`${V1}/status`),
+  stop: (dc?: string) => write<Status>("POST", `${V1}/stop`, dc !== undefined ? { dc } : undefined),
+  resume: (dc?: string) =>
+    write<Status>("POST", `${V1}/resume`, dc !== undefined ? { dc } : undefined),
+
+  dcs: () => get<List<Dc>>(`${V1}/dcs`, { limit: 10000 }),
+  dc: (name: string) => get<Dc>(`${V1}/dcs/${enc(name)}`),
+  createDc: (dc: Dc) => write<Dc>("POST", `${V1}/dcs`, dc),
+  putDc: (name: string, dc: Dc) => write<Dc>("PUT", `${V1}/dcs/${enc(name)}`, dc),
+  patchDc: (name: string, patch: Partial<Dc>) => write<Dc>("PATCH", `${V1}/dcs/${enc(name)}`, patch),
+  deleteDc: (name: string) => write<null>("DELETE", `${V1}/dcs/${enc(name)}`),
+
+  racks: (dc: string) => get<List<Rack>>(`${V1}/dcs/${enc(dc)}/racks`, { limit: 10000 }),
+  createRack: (rack: Rack) => write<Rack>("POST", `${V1}/dcs/${enc(rack.dc)}/racks`, rack),
+  putRack: (dc: string, name: string, rack: Rack) =>
+    write<Rack>("PUT", `${V1}/dcs/${enc(dc)}/racks/${enc(name)}`, rack),
+  deleteRack: (dc: string, name: string) =>
+    write<null>("DELETE", `${V1}/dcs/${enc(dc)}/racks/${enc(name)}`),
+
+  servers: (p: { dc?: string; rack?: string; offset?: number; limit?: number }) =>
+    get<List<Server>>(`${V1}/servers`, p),
+  server: (name: string) => get<Server>(`${V1}/servers/${enc(name)}`),
+  createServer: (s: Server) => write<Server>("POST", `${V1}/servers`, s),
+  putServer: (name: string, s: Server) => write<Server>("PUT", `${V1}/servers/${enc(name)}`, s),
+  deleteServer: (name: string) => write<null>("DELETE", `${V1}/servers/${enc(name)}`),
+
+  rules: () => get<List<Rule>>(`${V1}/rules`, { limit: 10000 }),
+  createRule: (r: Rule) => write<Rule>("POST", `${V1}/rules`, r),
+  putRule: (name: string, r: Rule) => write<Rule>("PUT", `${V1}/rules/${enc(name)}`, r),
+  deleteRule: (name: string) => write<null>("DELETE", `${V1}/rules/${enc(name)}`),
+
+  pinglists: (p: { dc?: string; offset?: number; limit?: number }) =>
+    get<List<PinglistSummary>>(`${V1}/pinglists`, p),
+
+  // ---- collector ----------------------------------------------------------------------------
+
+  matrix: (p: {
+    level: "dc" | "rack" | "server";
+    dc?: string;
+    src_rack?: string;
+    dst_rack?: string;
+    metric: Metric;
+    protocol?: string;
+    from: number;
+    to: number;
+  }) => get<Matrix>(`${V1}/matrix`, p),
+
+  series: (p: {
+    scope: "pair" | "rack_pair" | "dc_pair" | "server";
+    src: string;
+    dst?: string;
+    dc?: string;
+    metric: Metric;
+    protocol?: string;
+    from: number;
+    to: number;
+    step: number;
+  }) => get<Series>(`${V1}/series`, p),
+
+  // ---- analyzer -----------------------------------------------------------------------------
+
+  alerts: () => get<List<Alert> | { items: Alert[] }>(`${V1}/alerts`),
+  alertRules: () => get<{ items: AlertRule[] }>(`${V1}/alert-rules`),
+  createAlertRule: (r: AlertRule) => write<AlertRule>("POST", `${V1}/alert-rules`, r),
+  putAlertRule: (name: string, r: AlertRule) =>
+    write<AlertRule>("PUT", `${V1}/alert-rules/${enc(name)}`, r),
+  deleteAlertRule: (name: string) => write<null>("DELETE", `${V1}/alert-rules/${enc(name)}`),
+};
+
+/** Every item of a paged list (for search and agents), at most `cap`. */
+export async function allServers(dc: string | undefined, cap = 200000): Promise<Server[]> {
+  const out: Server[] = [];
+  const limit = 1000;
+  for (let offset = 0; offset < cap; offset += limit) {
+    const page = await api.servers({ dc, offset, limit });
+    out.push(...page.items);
+    if (page.items.length === 0 || out.length >= page.total) break;
+  }
+  return out;
+}
