@@ -1,0 +1,60 @@
+#include "agent/outcome.hpp"
+
+#include <cerrno>
+
+namespace pingmesh::agent {
+
+std::string_view to_string(Outcome o) {
+  switch (o) {
+    case Outcome::kOk: return "ok";
+    case Outcome::kDrop: return "drop";
+    case Outcome::kTimeout: return "timeout";
+    case Outcome::kRefused: return "refused";
+    case Outcome::kError: return "error";
+  }
+  return "error";
+}
+
+uint32_t syn_retransmits_from_connect_time(uint32_t connect_us) {
+  // Retransmissions leave at 1 s, 1+2 = 3 s, 1+2+4 = 7 s, ... after the first SYN.
+  uint32_t k = 0;
+  uint64_t threshold_us = 1000000;
+  uint64_t rto_us = 1000000;
+  while (connect_us >= threshold_us && k < 16) {
+    ++k;
+    rto_us *= 2;
+    threshold_us += rto_us;
+  }
+  return k;
+}
+
+Outcome classify_tcp_connect(int so_error, uint32_t retransmits, bool timed_out) {
+  if (timed_out) return Outcome::kTimeout;
+  switch (so_error) {
+    case 0: return retransmits > 0 ? Outcome::kDrop : Outcome::kOk;
+    case ECONNREFUSED:
+    case ECONNRESET: return Outcome::kRefused;
+    case ETIMEDOUT: return Outcome::kTimeout;
+    default: return Outcome::kError;
+  }
+}
+
+uint32_t choose_tcp_rtt(uint32_t kernel_rtt_us, uint32_t user_elapsed_us, uint32_t retransmits) {
+  if (retransmits > 0) return user_elapsed_us;
+  if (kernel_rtt_us > 0 && kernel_rtt_us <= user_elapsed_us + 50) return kernel_rtt_us;
+  return user_elapsed_us;
+}
+
+void LossAccount::add(Outcome o) { ++counts_[static_cast<int>(o)]; }
+
+double LossAccount::connect_loss() const {
+  uint64_t ok = count(Outcome::kOk), drop = count(Outcome::kDrop);
+  return ok + drop == 0 ? 0.0 : static_cast<double>(drop) / static_cast<double>(ok + drop);
+}
+
+double LossAccount::datagram_loss() const {
+  uint64_t ok = count(Outcome::kOk), lost = count(Outcome::kTimeout);
+  return ok + lost == 0 ? 0.0 : static_cast<double>(lost) / static_cast<double>(ok + lost);
+}
+
+}  // namespace pingmesh::agent

@@ -1,0 +1,60 @@
+#include "agent/outcome.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+namespace pingmesh::agent {
+namespace {
+
+TEST(Outcome, TcpConnectClassification) {
+  EXPECT_EQ(classify_tcp_connect(0, 0, false), Outcome::kOk);
+  EXPECT_EQ(classify_tcp_connect(0, 1, false), Outcome::kDrop);
+  EXPECT_EQ(classify_tcp_connect(0, 2, false), Outcome::kDrop) << "two retransmissions = one drop";
+  EXPECT_EQ(classify_tcp_connect(ECONNREFUSED, 0, false), Outcome::kRefused);
+  EXPECT_EQ(classify_tcp_connect(0, 0, true), Outcome::kTimeout);
+  EXPECT_EQ(classify_tcp_connect(ETIMEDOUT, 3, false), Outcome::kTimeout);
+  EXPECT_EQ(classify_tcp_connect(EHOSTUNREACH, 0, false), Outcome::kError);
+}
+
+TEST(Outcome, SynRetransmitLadder) {
+  EXPECT_EQ(syn_retransmits_from_connect_time(250), 0u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(999'999), 0u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(1'000'300), 1u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(3'000'300), 2u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(7'000'300), 3u);
+}
+
+TEST(Outcome, KernelRttPreferredWhenPlausible) {
+  EXPECT_EQ(choose_tcp_rtt(40, 60, 0), 40u);
+  EXPECT_EQ(choose_tcp_rtt(0, 60, 0), 60u) << "no kernel sample";
+  EXPECT_EQ(choose_tcp_rtt(5000, 60, 0), 60u) << "kernel value larger than the elapsed time";
+  EXPECT_EQ(choose_tcp_rtt(40, 1'000'100, 1), 1'000'100u) << "after a retransmission (Karn)";
+}
+
+TEST(Outcome, PaperLossExcludesFailedProbes) {
+  LossAccount a;
+  for (int i = 0; i < 998; ++i) a.add(Outcome::kOk);
+  a.add(Outcome::kDrop);
+  a.add(Outcome::kDrop);
+  for (int i = 0; i < 50; ++i) a.add(Outcome::kTimeout);  // a dead server is not loss
+  a.add(Outcome::kRefused);
+  EXPECT_DOUBLE_EQ(a.connect_loss(), 2.0 / 1000.0);
+  EXPECT_EQ(a.count(Outcome::kTimeout), 50u);
+}
+
+TEST(Outcome, DatagramLoss) {
+  LossAccount a;
+  EXPECT_EQ(a.datagram_loss(), 0.0);
+  for (int i = 0; i < 95; ++i) a.add(Outcome::kOk);
+  for (int i = 0; i < 5; ++i) a.add(Outcome::kTimeout);
+  EXPECT_DOUBLE_EQ(a.datagram_loss(), 0.05);
+}
+
+TEST(Outcome, Names) {
+  EXPECT_EQ(to_string(Outcome::kDrop), "drop");
+  EXPECT_EQ(to_string(Outcome::kRefused), "refused");
+}
+
+}  // namespace
+}  // namespace pingmesh::agent
