@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Pinglist GETs per second: `pingmesh server` against nginx (one worker) serving the same
+# pinglist as a static file with its ETag, in the same run, with wrk as the load on the other core.
+#
+#   bench/pinglist/serve_bench.sh [duration_s] [connections]
+#
+# Both servers are pinned to CPU 0 and wrk to CPU 1; pingmesh runs one I/O thread, like nginx's
+# one worker. Prints requests/s for conditional GETs (304) and full GETs (200) of each server.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration="${1:-10}"
+conns="${2:-32}"
+bin=build/src/cmd/pingmesh
+[[ -x $bin ]] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx (scripts/install-deps.sh test)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/pingmesh-serve-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+port_pm=19300
+port_ng=19301
+token=bench-admin
+# Topology: 1 DC x 10 racks x 10 servers (addresses are data only; nothing is probed).
+python3 - "$work/topology.json" <<'PY'
+import json, sys
+t = {"dcs": [{"name": "dc1", "mode": "rack"}], "racks": [], "servers": []}
+for r in range(10):
+    t["racks"].append({"dc": "dc1", "name": f"r{r}"})
+    for s in range(10):
+        t["servers"].append({"name": f"h{r}-{s}", "dc": "dc1", "rack": f"r{r}",
+                             "addresses": [f"10.0.{r}.{s + 1}"]})
+json.dump(t, open(sys.argv[1], "w"))
+PY
+taskset -c 0 "$bin" server --listen 127.0.0.1:$port_pm --db "$work/pm.db" --threads 1 \
+  --admin-token $token --agent-token $token --log-level warn >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf http://127.0.0.1:$port_pm/healthz >/dev/null && break; sleep 0.1; done
+curl -sf -X PUT -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  --data-binary @"$work/topology.json" http://127.0.0.1:$port_pm/api/v1/topology >/dev/null
+for r in $(seq 0 9); do for s in $(seq 0 9); do
+  curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"h$r-$s\",\"addresses\":[\"10.0.$r.$((s + 1))\"],\"version\":\"bench\"}" \
+    http://127.0.0.1:$port_pm/api/v1/heartbeat >/dev/null
+done; done
+sleep 2  # liveness regeneration
+url_pm=http://127.0.0.1:$port_pm/api/v1/pinglist/h0-0
+mkdir -p "$work/www"
+curl -sf -D "$work/pm.headers" -o "$work/www/h0-0" "$url_pm"
+etag_pm=$(grep -i '^etag:' "$work/pm.headers" | cut -d' ' -f2- | tr -d '\r')
+size=$(stat -c %s "$work/www/h0-0")
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  default_type application/xml;
+  client_body_temp_path $work/ngtmp;
+  proxy_temp_path $work/ngtmp;
+  fastcgi_temp_path $work/ngtmp;
+  uwsgi_temp_path $work/ngtmp;
+  scgi_temp_path $work/ngtmp;
+  server { listen 127.0.0.1:$port_ng; root $work/www; etag on; }
+}
+NGINX
+taskset -c 0 nginx -c "$work/nginx.conf" -e "$work/nginx.err" &
+pids+=($!)
+for _ in $(seq 50); do curl -sf http://127.0.0.1:$port_ng/h0-0 >/dev/null && break; sleep 0.1; done
+url_ng=http://127.0.0.1:$port_ng/h0-0
+etag_ng=$(curl -sfI "$url_ng" | grep -i '^etag:' | cut -d' ' -f2- | tr -d '\r')
+
+rps() {  # url [header]
+  local out
+  if [[ -n "${2:-}" ]]; then
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" -H "$2" "$1")
+  else
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" "$1")
+  fi
+  echo "$out" | awk '/Requests\/sec/ {print $2}'
+}
+check() {  # url header expected-status
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "$2" "$1")
+  [[ $code == "$3" ]] || { echo "unexpected status $code from $1 (wanted $3)" >&2; exit 1; }
+}
+check "$url_pm" "If-None-Match: $etag_pm" 304
+check "$url_ng" "If-None-Match: $etag_ng" 304
+
+echo "pinglist: $size bytes; wrk -t1 -c$conns -d${duration}s on CPU 1; servers on CPU 0"
+printf '%-28s %12s %12s %8s\n' "request" "pingmesh/s" "nginx/s" "ratio"
+for kind in 304 200; do
+  if [[ $kind == 304 ]]; then
+    a=$(rps "$url_pm" "If-None-Match: $etag_pm"); b=$(rps "$url_ng" "If-None-Match: $etag_ng")
+    label="conditional GET (304)"
+  else
+    a=$(rps "$url_pm"); b=$(rps "$url_ng"); label="full GET (200, $size B)"
+  fi
+  awk -v l="$label" -v a="$a" -v b="$b" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", l, a, b, a / b }'
+done
