@@ -45,7 +45,7 @@ export class Heatmap {
 
   constructor(private readonly handlers: HeatmapHandlers) {
     this.base = h("canvas", { class: "hm-base", "data-testid": "heatmap" });
-    this.overlay = h("canvas", { class: "hm-overlay" });
+    this.overlay = h("canvas", { class: "hm-overlay", "data-testid": "heatmap-overlay" });
     this.tip = h("div", { class: "hm-tip", role: "tooltip", hidden: true });
     const stack = h("div", { class: "hm-stack" }, this.base, this.overlay);
     this.el = h("div", { class: "hm" }, stack, this.tip);
@@ -109,6 +109,20 @@ export class Heatmap {
     drawGroups(ctx, g, d.rowGroups, d.colGroups);
     if (g.labels) drawLabels(ctx, g, d.rows, d.cols);
     this.drawOverlay();
+    this.describe(g, d);
+  }
+
+  /** Geometry (and names, for small matrices) on the element, for browser tests and tooling. */
+  private describe(g: Geometry, d: HeatmapData): void {
+    const small = d.rows.length <= 500 && d.cols.length <= 500;
+    this.overlay.dataset.geometry = JSON.stringify({
+      left: g.left,
+      top: g.top,
+      cell: g.cell,
+      rows: small ? d.rows : d.rows.length,
+      cols: small ? d.cols : d.cols.length,
+    });
+    this.el.dataset.drawn = String(performance.now());
   }
 
   private drawOverlay(): void {

@@ -1,0 +1,306 @@
+// Browser tests of the pingmesh UI: playwright-core driving Debian's chromium, headless.
+//
+//   PINGMESH_URL=http://127.0.0.1:9000 PINGMESH_ARTIFACTS=/tmp/ui-shots node tests/e2e/ui.e2e.mjs
+//
+// PINGMESH_URL      the server (real `pingmesh server`, or tests/mock-server.mjs); required
+// PINGMESH_ARTIFACTS directory for one screenshot per test (created; default ./e2e-artifacts)
+// PINGMESH_TOKEN    admin token for write calls (empty when the server has none: loopback writes)
+// CHROMIUM          browser binary (default /usr/bin/chromium)
+// PINGMESH_DC       DC to drill into (default: the first DC with at least two racks)
+//
+// Prints one line per test and a closing "N passed, N failed" line; exits 1 on any failure.
+
+import fs from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = (process.env.PINGMESH_URL ?? "").replace(/\/$/, "");
+if (BASE === "") {
+  console.error("PINGMESH_URL is required, e.g. http://127.0.0.1:9000");
+  process.exit(2);
+}
+const ARTIFACTS = path.resolve(process.env.PINGMESH_ARTIFACTS ?? "e2e-artifacts");
+const TOKEN = process.env.PINGMESH_TOKEN ?? "";
+const BROWSER = process.env.CHROMIUM ?? "/usr/bin/chromium";
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+const api = async (p, init) => {
+  const res = await fetch(`${BASE}${p}`, init);
+  if (!res.ok) throw new Error(`${p}: ${res.status}`);
+  return res.status === 204 ? null : res.json();
+};
+const writeHeaders = TOKEN !== "" ? { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" } : { "Content-Type": "application/json" };
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+/** Waits until the heatmap is drawn (after `since`), returns its geometry. */
+async function heatmap(page, since = 0) {
+  await page.waitForFunction(
+    (t) => {
+      const el = document.querySelector(".hm");
+      return el !== null && el.dataset.drawn !== undefined && Number(el.dataset.drawn) > t;
+    },
+    since,
+    { timeout: 30000 },
+  );
+  return page.$eval('[data-testid="heatmap-overlay"]', (c) => JSON.parse(c.dataset.geometry));
+}
+
+async function drawnAt(page) {
+  return page.evaluate(() => Number(document.querySelector(".hm")?.dataset.drawn ?? 0));
+}
+
+/** Clicks the cell (row name, col name) of the heatmap. */
+async function clickCell(page, g, row, col) {
+  const r = typeof row === "number" ? row : g.rows.indexOf(row);
+  const c = typeof col === "number" ? col : g.cols.indexOf(col);
+  assert(r >= 0 && c >= 0, `cell ${row} × ${col} not in heatmap (${JSON.stringify(g.rows)})`);
+  const box = await page.locator('[data-testid="heatmap-overlay"]').boundingBox();
+  const x = box.x + g.left + (c + 0.5) * g.cell;
+  const y = box.y + g.top + (r + 0.5) * g.cell;
+  await page.mouse.move(x, y);
+  await page.waitForSelector(".hm-tip:not([hidden])", { timeout: 5000 });
+  await page.mouse.click(x, y);
+}
+
+/** Fills the admin-token dialog if the UI asks for it. */
+async function maybeToken(page) {
+  const input = page.locator('[data-testid="token-input"]');
+  try {
+    await input.waitFor({ state: "visible", timeout: 1500 });
+  } catch {
+    return;
+  }
+  await input.fill(TOKEN);
+  await page.click('[data-testid="token-ok"]');
+}
+
+async function pinglistEntries(dc) {
+  let sum = 0;
+  for (let offset = 0; ; offset += 1000) {
+    const j = await api(`/api/v1/pinglists?dc=${encodeURIComponent(dc)}&offset=${offset}&limit=1000`);
+    for (const it of j.items) sum += it.entries;
+    if (j.items.length === 0 || offset + j.items.length >= j.total) break;
+  }
+  return sum;
+}
+
+async function entriesShown(page) {
+  return page.$$eval('[data-testid="pinglist-entries"]', (tds) =>
+    tds.reduce((s, td) => s + (Number(td.textContent) || 0), 0),
+  );
+}
+
+// ---- tests ----------------------------------------------------------------------------------
+
+const dcs = (await api("/api/v1/dcs?limit=1000")).items;
+let DC = process.env.PINGMESH_DC ?? "";
+if (DC === "") {
+  for (const d of dcs) {
+    const racks = await api(`/api/v1/dcs/${encodeURIComponent(d.name)}/racks?limit=1000`);
+    if (racks.items.length >= 2) {
+      DC = d.name;
+      break;
+    }
+  }
+  if (DC === "") DC = dcs[0]?.name ?? "";
+}
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test("overview: DC heatmap, legend, DC map", async (page) => {
+  await page.goto(`${BASE}/#/dc`);
+  const g = await heatmap(page);
+  assert(g.rows.length === dcs.length, `expected ${dcs.length} DC rows, got ${g.rows.length}`);
+  await page.waitForSelector('[data-testid="legend"]');
+  await page.waitForSelector(".dcmap");
+  const info = await page.textContent('[data-testid="matrix-info"]');
+  assert(/×/.test(info), `no matrix info: ${info}`);
+});
+
+test("drill down three levels and back", async (page) => {
+  await page.goto(`${BASE}/#/dc?metric=p99&range=1h`);
+  let g = await heatmap(page);
+  let t = await drawnAt(page);
+  await clickCell(page, g, DC, DC);
+  await page.waitForURL((u) => u.hash.startsWith(`#/dc/${encodeURIComponent(DC)}?`) || u.hash === `#/dc/${encodeURIComponent(DC)}`);
+  g = await heatmap(page, t);
+  assert(g.rows.length >= 1, "no racks");
+  const r1 = g.rows[0];
+  const r2 = g.rows[Math.min(1, g.rows.length - 1)];
+  t = await drawnAt(page);
+  await clickCell(page, g, r1, r2);
+  await page.waitForURL((u) => u.hash.includes("/rack/"));
+  g = await heatmap(page, t);
+  assert(g.rows.length >= 1, "no servers");
+  await page.screenshot({ path: path.join(ARTIFACTS, "drilldown-level3.png") });
+  // back up through the breadcrumbs
+  t = await drawnAt(page);
+  await page.click(`.crumbs a:has-text("${DC}")`);
+  g = await heatmap(page, t);
+  assert(g.rows.includes(r1), "breadcrumb did not return to the rack level");
+  t = await drawnAt(page);
+  await page.click('.crumbs a:has-text("All DCs")');
+  g = await heatmap(page, t);
+  assert(g.rows.includes(DC), "breadcrumb did not return to the DC level");
+  assert(page.url().includes("metric=p99") || !page.url().includes("metric="), "query state lost");
+});
+
+test("history chart of a server pair", async (page) => {
+  await page.goto(`${BASE}/#/dc/${encodeURIComponent(DC)}`);
+  let g = await heatmap(page);
+  let t = await drawnAt(page);
+  await clickCell(page, g, 0, 0);
+  g = await heatmap(page, t);
+  const col = g.cols.length > 1 ? 1 : 0;
+  await clickCell(page, g, 0, col);
+  await page.waitForURL((u) => u.hash.startsWith("#/history"));
+  await page.waitForSelector('[data-testid="chart-latency"] .uplot', { timeout: 20000 });
+  await page.waitForSelector('[data-testid="chart-loss"] .uplot');
+});
+
+test("change a ratio: validation error, then the pinglists change", async (page) => {
+  const before = await pinglistEntries(DC);
+  const original = (await api(`/api/v1/dcs/${encodeURIComponent(DC)}`)).server_ratio;
+  await page.goto(`${BASE}/#/config/dcs/${encodeURIComponent(DC)}`);
+  const ratio = page.locator('input[name="server_ratio"]');
+  await ratio.waitFor();
+  await ratio.fill("2");
+  await page.click('[data-testid="save"]');
+  await maybeToken(page);
+  const err = page.locator('[data-field="server_ratio"] .field-error');
+  await err.waitFor({ state: "visible", timeout: 10000 });
+  assert((await err.textContent()).length > 0, "no validation error next to server_ratio");
+  await page.screenshot({ path: path.join(ARTIFACTS, "ratio-validation.png") });
+  const next = original > 0.5 ? 0.5 : 1;
+  await ratio.fill(String(next));
+  await page.click('[data-testid="save"]');
+  await page.waitForURL((u) => u.hash === "#/config/dcs");
+  let after = before;
+  for (let i = 0; i < 30 && after === before; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    after = await pinglistEntries(DC);
+  }
+  assert(after !== before, `pinglist entries of ${DC} did not change (${before})`);
+  await page.goto(`${BASE}/#/agents?dc=${encodeURIComponent(DC)}`);
+  await page.waitForSelector('[data-testid="agents-table"]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="pinglist-entries"]').length > 0);
+  const shown = await entriesShown(page);
+  assert(shown > 0 || after === 0, "agents page shows no pinglist entries");
+  await page.screenshot({ path: path.join(ARTIFACTS, "ratio-agents.png") });
+  await api(`/api/v1/dcs/${encodeURIComponent(DC)}`, {
+    method: "PATCH",
+    headers: writeHeaders,
+    body: JSON.stringify({ server_ratio: original }),
+  });
+});
+
+test("stop and resume probing: banner on every page", async (page) => {
+  await page.goto(`${BASE}/#/dc`);
+  await heatmap(page);
+  await page.click('[data-testid="stop-all"]');
+  await page.click('[data-testid="confirm-ok"]');
+  await maybeToken(page);
+  const banner = page.locator('[data-testid="stopped-banner"]');
+  await banner.waitFor({ state: "visible", timeout: 10000 });
+  assert((await api("/api/v1/status")).stopped === true, "server does not report stopped");
+  await page.goto(`${BASE}/#/agents`);
+  await banner.waitFor({ state: "visible", timeout: 15000 });
+  await page.screenshot({ path: path.join(ARTIFACTS, "stopped-banner.png") });
+  await page.click('[data-testid="banner-resume"]');
+  await banner.waitFor({ state: "hidden", timeout: 10000 });
+  assert((await api("/api/v1/status")).stopped === false, "server still reports stopped");
+});
+
+test("alerts page", async (page) => {
+  await page.goto(`${BASE}/#/alerts`);
+  await page.waitForSelector('.alerts [data-testid="alert"], .alerts .notice', { timeout: 15000 });
+});
+
+test("search a server jumps to its rack", async (page) => {
+  const s = (await api(`/api/v1/servers?dc=${encodeURIComponent(DC)}&limit=1`)).items[0];
+  assert(s !== undefined, "no server");
+  await page.goto(`${BASE}/#/dc`);
+  await heatmap(page);
+  await page.fill('[data-testid="search"]', s.addresses[0] ?? s.name);
+  await page.press('[data-testid="search"]', "Enter");
+  await page.waitForURL((u) => u.hash.includes("/rack/") && u.hash.includes(`hl=${encodeURIComponent(s.name)}`));
+  const g = await heatmap(page);
+  assert(g.rows.includes(s.name), `searched server ${s.name} not in the rack view`);
+});
+
+test("phone (390 wide): overview and rack view usable", async (page) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${BASE}/#/dc/${encodeURIComponent(DC)}`);
+  const g = await heatmap(page);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert(width <= 400, `page scrolls sideways on a phone (${width}px)`);
+  assert(g.cell >= 4, "cells too small to tap");
+});
+
+if (dcs.some((d) => d.name === "big")) {
+  test("1,000 × 1,000 server matrix renders without freezing", async (page) => {
+    await page.goto(`${BASE}/#/dc/big/servers?sort=rack`);
+    const g = await heatmap(page);
+    assert(g.rows === 1000 && g.cols === 1000, `expected 1000×1000, got ${g.rows}×${g.cols}`);
+    const timing = await page.evaluate(async () => {
+      const el = document.querySelector('[data-testid="heatmap-overlay"]');
+      const r = el.getBoundingClientRect();
+      const t0 = performance.now();
+      for (let i = 0; i < 50; i++) {
+        el.dispatchEvent(new MouseEvent("mousemove", { clientX: r.left + 10 + i * 7, clientY: r.top + 10 + i * 5, bubbles: true }));
+      }
+      const hover = (performance.now() - t0) / 50;
+      const t1 = performance.now();
+      document.querySelector('[data-testid="sel-sort"]').value = "name";
+      document.querySelector('[data-testid="sel-sort"]').dispatchEvent(new Event("change"));
+      return { hover, t1 };
+    });
+    await page.waitForFunction((t) => Number(document.querySelector(".hm")?.dataset.drawn ?? 0) > t, timing.t1, { timeout: 30000 });
+    const redraw = (await drawnAt(page)) - timing.t1;
+    console.log(`    hover ${timing.hover.toFixed(2)} ms/event; reload+sort+draw ${redraw.toFixed(0)} ms`);
+    assert(timing.hover < 16, `hover too slow: ${timing.hover} ms`);
+  });
+}
+
+// ---- runner ---------------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: BROWSER,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+// launch() gives the browser a fresh temporary --user-data-dir of its own and removes it on close.
+let passed = 0;
+let failed = 0;
+const only = process.env.E2E_ONLY ?? "";
+for (const { name, fn } of tests) {
+  if (only !== "" && !name.includes(only)) continue;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const shot = path.join(ARTIFACTS, `${name.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, "").toLowerCase()}.png`);
+  const t0 = Date.now();
+  try {
+    await fn(page);
+    if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
+    await page.screenshot({ path: shot });
+    passed++;
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    await page.screenshot({ path: shot }).catch(() => undefined);
+    console.log(`FAIL ${name}: ${e.message.split("\n")[0]}`);
+  }
+  await context.close();
+}
+await browser.close();
+console.log(`screenshots in ${ARTIFACTS}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);
