@@ -69,8 +69,7 @@ IntResult parse_int(std::string_view s, nlohmann::json* out) {
   }
   if (!is_digits(digits, base)) return IntResult::kNotInt;
   uint64_t magnitude = 0;
-  auto [ptr, ec] =
-      std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
   if (ec != std::errc() || ptr != digits.data() + digits.size()) return IntResult::kOutOfRange;
   if (!negative) {
     *out = magnitude;
@@ -82,7 +81,8 @@ IntResult parse_int(std::string_view s, nlohmann::json* out) {
   return IntResult::kOk;
 }
 
-/// YAML 1.2 core schema floats, decimal notation only: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+/// YAML 1.2 core schema floats, decimal notation only:
+/// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
 /// (.inf and .nan have no JSON representation and stay strings).
 bool parse_float(std::string_view s, double* out) {
   std::string_view body = s;
@@ -170,7 +170,9 @@ class Converter {
       nlohmann::json v;
       if (parse_int(s, &v) == IntResult::kOk) return v.get<double>();
       double d = 0;
-      if (!parse_float(s, &d)) fail(source_, line_of(node.Mark()), fmt::format("'{}' is not a number", s));
+      if (!parse_float(s, &d)) {
+        fail(source_, line_of(node.Mark()), fmt::format("'{}' is not a number", s));
+      }
       return d;
     }
     fail(source_, line_of(node.Mark()), fmt::format("unsupported tag '{}'", tag));

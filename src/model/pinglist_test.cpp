@@ -29,7 +29,8 @@ Pinglist sample() {
   p.dc = "dc1";
   p.rack = "r1";
   p.version = "00000000000000ab";
-  p.entries.push_back(entry("s2", "10.0.0.2", Protocol::kTcp, 9001, Level::kIntraRack, "dc1", "r1"));
+  p.entries.push_back(
+      entry("s2", "10.0.0.2", Protocol::kTcp, 9001, Level::kIntraRack, "dc1", "r1"));
   auto icmp = entry("s3", "fd00::3", Protocol::kIcmp, 0, Level::kIntraDc, "dc1", "r2");
   icmp.interval_ms = 20000;
   icmp.payload_bytes = 1200;

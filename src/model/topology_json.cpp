@@ -76,7 +76,9 @@ class Fields {
   void boolean(std::string_view key, bool* out) const {
     const json* v = get(key);
     if (!v) return;
-    if (!v->is_boolean()) throw ValidationError(path(key), "must be true or false, got " + shown(*v));
+    if (!v->is_boolean()) {
+      throw ValidationError(path(key), "must be true or false, got " + shown(*v));
+    }
     *out = v->get<bool>();
   }
 
@@ -109,20 +111,20 @@ class Fields {
   template <typename T>
   static T checked_integer(const json& v, const std::string& path, T min, T max) {
     auto bad = [&] {
-      return ValidationError(path,
-                             fmt::format("must be an integer in {}..{}, got {}", min, max, shown(v)));
+      return ValidationError(
+          path, fmt::format("must be an integer in {}..{}, got {}", min, max, shown(v)));
     };
     if (v.is_number_unsigned()) {
       auto u = v.get<uint64_t>();
-      if (u > static_cast<uint64_t>(max) ||
-          (min > 0 && u < static_cast<uint64_t>(min))) {
+      if (u > static_cast<uint64_t>(max) || (min > 0 && u < static_cast<uint64_t>(min))) {
         throw bad();
       }
       return static_cast<T>(u);
     }
     if (v.is_number_integer()) {
       auto s = v.get<int64_t>();
-      if (s < static_cast<int64_t>(min) || (s >= 0 && static_cast<uint64_t>(s) > static_cast<uint64_t>(max))) {
+      if (s < static_cast<int64_t>(min) ||
+          (s >= 0 && static_cast<uint64_t>(s) > static_cast<uint64_t>(max))) {
         throw bad();
       }
       return static_cast<T>(s);
@@ -144,17 +146,21 @@ void check_name(const std::string& name, const std::string& path, bool allow_wil
   if (allow_wildcard && name == "*") return;
   if (name.empty()) throw ValidationError(path, "required");
   if (!valid_name(name)) {
-    throw ValidationError(path, fmt::format("'{}' {}{}", name, kNameRule,
-                                            allow_wildcard ? " or \"*\"" : ""));
+    throw ValidationError(
+        path, fmt::format("'{}' {}{}", name, kNameRule, allow_wildcard ? " or \"*\"" : ""));
   }
 }
 
 uint16_t default_port(Protocol p) {
   switch (p) {
-    case Protocol::kIcmp: return 0;
-    case Protocol::kTcp: return kDefaultTcpPort;
-    case Protocol::kUdp: return kDefaultUdpPort;
-    case Protocol::kHttp: return kDefaultHttpPort;
+    case Protocol::kIcmp:
+      return 0;
+    case Protocol::kTcp:
+      return kDefaultTcpPort;
+    case Protocol::kUdp:
+      return kDefaultUdpPort;
+    case Protocol::kHttp:
+      return kDefaultHttpPort;
   }
   return 0;
 }
@@ -187,9 +193,10 @@ std::vector<ProbeSpec> probes_from_json(const json& j, const std::string& path) 
     ProbeSpec p = probe_from_json(j[i], at_index(path, i));
     auto dup = std::find(probes.begin(), probes.end(), p);
     if (dup != probes.end()) {
-      throw ValidationError(at_index(path, i),
-                            fmt::format("duplicate of {}", at_index(path, static_cast<std::size_t>(
-                                                                             dup - probes.begin()))));
+      throw ValidationError(
+          at_index(path, i),
+          fmt::format("duplicate of {}",
+                      at_index(path, static_cast<std::size_t>(dup - probes.begin()))));
     }
     probes.push_back(p);
   }
@@ -209,7 +216,9 @@ void parse_enum(const Fields& f, std::string_view key, std::optional<T> (*parse)
   std::string s;
   f.string(key, &s);
   auto v = parse(s);
-  if (!v) throw ValidationError(f.path(key), fmt::format("must be one of {}, got \"{}\"", choices, s));
+  if (!v) {
+    throw ValidationError(f.path(key), fmt::format("must be one of {}, got \"{}\"", choices, s));
+  }
   *out = *v;
 }
 
@@ -258,8 +267,8 @@ json to_json(const Datacenter& v) {
 json to_json(const Rack& v) {
   json cidrs = json::array();
   for (const auto& c : v.cidrs) cidrs.push_back(c.to_string());
-  return json{{"dc", v.dc}, {"name", v.name}, {"cidrs", std::move(cidrs)},
-              {"description", v.description}};
+  return json{
+      {"dc", v.dc}, {"name", v.name}, {"cidrs", std::move(cidrs)}, {"description", v.description}};
 }
 
 json to_json(const Server& v) {
@@ -306,10 +315,10 @@ json to_json(const Topology& v) {
 
 Datacenter dc_from_json(const json& j, const ValidationLimits& limits, const Datacenter* base,
                         const std::string& path) {
-  Fields f(j, path,
-           {"name", "mode", "probes", "interval_ms", "payload_bytes", "dscp", "rack_ratio",
-            "server_ratio", "inter_dc_servers", "max_peers", "ipv4", "ipv6", "stopped",
-            "description"});
+  Fields f(
+      j, path,
+      {"name", "mode", "probes", "interval_ms", "payload_bytes", "dscp", "rack_ratio",
+       "server_ratio", "inter_dc_servers", "max_peers", "ipv4", "ipv6", "stopped", "description"});
   Datacenter dc = base ? *base : Datacenter{};
   f.string("name", &dc.name);
   check_name(dc.name, f.path("name"), false);
@@ -490,9 +499,9 @@ void validate_topology(const Topology& t) {
   for (std::size_t i = 0; i < t.dcs.size(); ++i) {
     auto [it, fresh] = dc_index.emplace(t.dcs[i].name, i);
     if (!fresh) {
-      throw ValidationError(fmt::format("dcs[{}].name", i),
-                            fmt::format("duplicate DC name '{}' (also dcs[{}])", t.dcs[i].name,
-                                        it->second));
+      throw ValidationError(
+          fmt::format("dcs[{}].name", i),
+          fmt::format("duplicate DC name '{}' (also dcs[{}])", t.dcs[i].name, it->second));
     }
   }
 
@@ -506,14 +515,14 @@ void validate_topology(const Topology& t) {
     }
     auto [it, fresh] = rack_index.emplace(rack_key(r.dc, r.name), i);
     if (!fresh) {
-      throw ValidationError(fmt::format("racks[{}].name", i),
-                            fmt::format("duplicate rack '{}' in DC '{}' (also racks[{}])", r.name,
-                                        r.dc, it->second));
+      throw ValidationError(
+          fmt::format("racks[{}].name", i),
+          fmt::format("duplicate rack '{}' in DC '{}' (also racks[{}])", r.name, r.dc, it->second));
     }
     if (t.dcs[dc->second].mode == DcMode::kSwitch && r.cidrs.empty()) {
-      throw ValidationError(fmt::format("racks[{}].cidrs", i),
-                            fmt::format("switch '{}' of switch-mode DC '{}' needs at least one CIDR",
-                                        r.name, r.dc));
+      throw ValidationError(
+          fmt::format("racks[{}].cidrs", i),
+          fmt::format("switch '{}' of switch-mode DC '{}' needs at least one CIDR", r.name, r.dc));
     }
   }
 
@@ -534,7 +543,9 @@ void validate_topology(const Topology& t) {
   std::sort(prefixes.begin(), prefixes.end(), [](const Prefix& a, const Prefix& b) {
     if (a.dc != b.dc) return a.dc < b.dc;
     if (a.value->network != b.value->network) return a.value->network < b.value->network;
-    if (a.value->prefix_len != b.value->prefix_len) return a.value->prefix_len < b.value->prefix_len;
+    if (a.value->prefix_len != b.value->prefix_len) {
+      return a.value->prefix_len < b.value->prefix_len;
+    }
     return a.rack < b.rack;
   });
   for (std::size_t i = 1; i < prefixes.size(); ++i) {
@@ -558,9 +569,9 @@ void validate_topology(const Topology& t) {
     const Server& s = t.servers[i];
     auto [sit, fresh] = server_index.emplace(s.name, i);
     if (!fresh) {
-      throw ValidationError(fmt::format("servers[{}].name", i),
-                            fmt::format("duplicate server name '{}' (also servers[{}])", s.name,
-                                        sit->second));
+      throw ValidationError(
+          fmt::format("servers[{}].name", i),
+          fmt::format("duplicate server name '{}' (also servers[{}])", s.name, sit->second));
     }
     auto dc = dc_index.find(s.dc);
     if (dc == dc_index.end()) {
@@ -572,9 +583,10 @@ void validate_topology(const Topology& t) {
       if (rack == rack_index.end()) {
         throw ValidationError(
             fmt::format("servers[{}].rack", i),
-            s.rack.empty() ? fmt::format("required: DC '{}' is in rack mode", s.dc)
-                           : fmt::format("unknown {} '{}' in DC '{}'",
-                                         d.mode == DcMode::kRack ? "rack" : "switch", s.rack, s.dc));
+            s.rack.empty()
+                ? fmt::format("required: DC '{}' is in rack mode", s.dc)
+                : fmt::format("unknown {} '{}' in DC '{}'",
+                              d.mode == DcMode::kRack ? "rack" : "switch", s.rack, s.dc));
       }
       if (d.mode == DcMode::kSwitch) {
         const auto& cidrs = t.racks[rack->second].cidrs;
@@ -595,8 +607,7 @@ void validate_topology(const Topology& t) {
       if (!afresh && ait->second != i) {
         throw ValidationError(fmt::format("servers[{}].addresses[{}]", i, k),
                               fmt::format("address {} is already used by server '{}'",
-                                          s.addresses[k].to_string(),
-                                          t.servers[ait->second].name));
+                                          s.addresses[k].to_string(), t.servers[ait->second].name));
       }
     }
   }
@@ -606,9 +617,9 @@ void validate_topology(const Topology& t) {
     const Rule& r = t.rules[i];
     auto [it, fresh] = rule_index.emplace(r.name, i);
     if (!fresh) {
-      throw ValidationError(fmt::format("rules[{}].name", i),
-                            fmt::format("duplicate rule name '{}' (also rules[{}])", r.name,
-                                        it->second));
+      throw ValidationError(
+          fmt::format("rules[{}].name", i),
+          fmt::format("duplicate rule name '{}' (also rules[{}])", r.name, it->second));
     }
     auto check_dc = [&](const char* field, const std::string& dc) {
       if (dc != "*" && !dc_index.contains(dc)) {

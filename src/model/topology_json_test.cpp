@@ -32,8 +32,8 @@ Datacenter full_dc() {
   Datacenter dc;
   dc.name = "dc-1";
   dc.mode = DcMode::kSwitch;
-  dc.probes = {{Protocol::kTcp, 9001, std::nullopt}, {Protocol::kIcmp, 0, 46},
-               {Protocol::kHttp, 8080, 10}};
+  dc.probes = {
+      {Protocol::kTcp, 9001, std::nullopt}, {Protocol::kIcmp, 0, 46}, {Protocol::kHttp, 8080, 10}};
   dc.interval_ms = 20000;
   dc.payload_bytes = 1200;
   dc.dscp = 8;
@@ -87,8 +87,8 @@ TEST(TopologyJsonTest, RackServerRuleSettingsShapes) {
   EXPECT_EQ(to_json(rack), json::parse(R"({"dc":"dc1","name":"r1",
       "cidrs":["10.0.1.0/24","fd00:1::/64"],"description":"row 3"})"));
 
-  Server s{"s1", "dc1", "r1", {ip("10.0.1.5"), ip("fd00:1::5")}, "s1.example", 1700000000000,
-           "0.1.0"};
+  Server s{"s1",         "dc1",         "r1",   {ip("10.0.1.5"), ip("fd00:1::5")},
+           "s1.example", 1700000000000, "0.1.0"};
   EXPECT_EQ(to_json(s), json::parse(R"({"name":"s1","dc":"dc1","rack":"r1",
       "addresses":["10.0.1.5","fd00:1::5"],"hostname":"s1.example",
       "last_seen_ms":1700000000000,"agent_version":"0.1.0"})"));
@@ -190,8 +190,8 @@ TEST(TopologyJsonTest, DatacenterRejections) {
       {R"({"name":"d","probes":[{"protocol":"sctp"}]})", "probes[0].protocol", "tcp, udp"},
       {R"({"name":"d","probes":[{"protocol":"tcp","dscp":64}]})", "probes[0].dscp", "0..63"},
       {R"({"name":"d","probes":[{"protocol":"tcp","bogus":1}]})", "probes[0].bogus", "unknown"},
-      {R"({"name":"d","probes":[{"protocol":"tcp"},{"protocol":"tcp","port":9001}]})",
-       "probes[1]", "duplicate of probes[0]"},
+      {R"({"name":"d","probes":[{"protocol":"tcp"},{"protocol":"tcp","port":9001}]})", "probes[1]",
+       "duplicate of probes[0]"},
       {R"({"name":"d","probes":[]})", "probes", "at least one"},
       {R"({"name":"d","probes":{}})", "probes", "array"},
       {R"({"name":"d","probes":["tcp"]})", "probes[0]", "object"},
@@ -237,7 +237,9 @@ TEST(TopologyJsonTest, PathPrefixesFieldNames) {
 TEST(TopologyJsonTest, LimitsLowerTheIntervalFloor) {
   ValidationLimits lab{.min_interval_ms = 100};
   EXPECT_EQ(dc_from_json(json{{"name", "d"}, {"interval_ms", 100}}, lab).interval_ms, 100u);
-  EXPECT_EQ(error_of([&] { dc_from_json(json{{"name", "d"}, {"interval_ms", 99}}, lab); }).field(),
+  EXPECT_EQ(error_of([&] {
+              dc_from_json(json{{"name", "d"}, {"interval_ms", 99}}, lab);
+            }).field(),
             "interval_ms");
   EXPECT_EQ(rule_from_json(json{{"name", "r"}, {"interval_ms", 100}}, lab).interval_ms, 100u);
 }
@@ -267,8 +269,7 @@ TEST(TopologyJsonTest, ServerRejections) {
       {R"({"name":"s","dc":"d","rack":"r","addresses":[]})", "addresses", "at least one"},
       {R"({"name":"s","dc":"d","rack":"r"})", "addresses", "at least one"},
       {R"({"name":"s","dc":"d","addresses":["10.0.0.256"]})", "addresses[0]", "not an IPv4"},
-      {R"({"name":"s","dc":"d","addresses":["10.0.0.1","10.0.0.1"]})", "addresses[1]",
-       "duplicate"},
+      {R"({"name":"s","dc":"d","addresses":["10.0.0.1","10.0.0.1"]})", "addresses[1]", "duplicate"},
       {R"({"name":"s","dc":"d","rack":"bad rack","addresses":["10.0.0.1"]})", "rack", "[A-Za"},
       {R"({"name":"s","dc":"d","addresses":["10.0.0.1"],"last_seen_ms":5})", "last_seen_ms",
        "read-only"},
@@ -311,7 +312,8 @@ TEST(TopologyJsonTest, RuleRejections) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.json_text);
-    auto e = error_of([&] { rule_from_json(json::parse(c.json_text), kLimits, nullptr, "rules[4]"); });
+    auto e =
+        error_of([&] { rule_from_json(json::parse(c.json_text), kLimits, nullptr, "rules[4]"); });
     EXPECT_EQ(e.field(), std::string("rules[4].") + c.field);
     EXPECT_THAT(e.message(), HasSubstr(c.message_part));
   }
@@ -322,12 +324,18 @@ TEST(TopologyJsonTest, RuleRejections) {
 }
 
 TEST(TopologyJsonTest, SettingsRejections) {
-  EXPECT_EQ(error_of([] { settings_from_json(json{{"liveness_timeout_s", 4}}); }).field(),
+  EXPECT_EQ(error_of([] {
+              settings_from_json(json{{"liveness_timeout_s", 4}});
+            }).field(),
             "liveness_timeout_s");
-  EXPECT_EQ(error_of([] { settings_from_json(json{{"liveness_timeout_s", 86401}}); }).field(),
+  EXPECT_EQ(error_of([] {
+              settings_from_json(json{{"liveness_timeout_s", 86401}});
+            }).field(),
             "liveness_timeout_s");
   EXPECT_EQ(error_of([] { settings_from_json(json{{"stopped", "no"}}); }).field(), "stopped");
-  EXPECT_EQ(error_of([] { settings_from_json(json{{"x", 1}}, nullptr, "settings"); }).field(),
+  EXPECT_EQ(error_of([] {
+              settings_from_json(json{{"x", 1}}, nullptr, "settings");
+            }).field(),
             "settings.x");
 }
 

@@ -90,8 +90,8 @@ class Statement {
   Statement(sqlite3* db, std::string_view sql, const std::string& file) : db_(db), file_(file) {
     if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
                            &stmt_, nullptr) != SQLITE_OK) {
-      throw StoreError(fmt::format("topology store {}: preparing \"{}\": {}", file_, sql,
-                                   sqlite3_errmsg(db)));
+      throw StoreError(
+          fmt::format("topology store {}: preparing \"{}\": {}", file_, sql, sqlite3_errmsg(db)));
     }
   }
   Statement(const Statement&) = delete;
@@ -162,9 +162,9 @@ class Cursor {
 class SqliteStore final : public TopologyStore {
  public:
   explicit SqliteStore(const std::string& path) : path_(path) {
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
@@ -217,9 +217,7 @@ class SqliteStore final : public TopologyStore {
   }
 
   void upsert_dc(const model::Datacenter& dc) override {
-    write([&] {
-      stmts().upsert_dc.bind(1, dc.name).bind(2, model::to_json(dc).dump()).run();
-    });
+    write([&] { stmts().upsert_dc.bind(1, dc.name).bind(2, model::to_json(dc).dump()).run(); });
   }
 
   void delete_dc(std::string_view name) override {
@@ -278,8 +276,8 @@ class SqliteStore final : public TopologyStore {
 
   void replace_all(const model::Topology& t) override {
     write([&] {
-      for (const char* sql : {"DELETE FROM servers", "DELETE FROM racks", "DELETE FROM rules",
-                              "DELETE FROM dcs"}) {
+      for (const char* sql :
+           {"DELETE FROM servers", "DELETE FROM racks", "DELETE FROM rules", "DELETE FROM dcs"}) {
         exec(sql);
       }
       put_settings_row(t.settings);
@@ -288,7 +286,10 @@ class SqliteStore final : public TopologyStore {
         s.upsert_dc.bind(1, dc.name).bind(2, model::to_json(dc).dump()).run();
       }
       for (const auto& rack : t.racks) {
-        s.upsert_rack.bind(1, rack.dc).bind(2, rack.name).bind(3, model::to_json(rack).dump()).run();
+        s.upsert_rack.bind(1, rack.dc)
+            .bind(2, rack.name)
+            .bind(3, model::to_json(rack).dump())
+            .run();
       }
       for (const auto& server : t.servers) put_server(server);
       for (const auto& rule : t.rules) put_rule(rule);
@@ -414,8 +415,8 @@ class SqliteStore final : public TopologyStore {
   nlohmann::json decode(std::string_view doc, const char* table) {
     auto j = nlohmann::json::parse(doc, nullptr, false);
     if (j.is_discarded()) {
-      throw StoreError(fmt::format("topology store {}: corrupt JSON document in table {}", path_,
-                                   table));
+      throw StoreError(
+          fmt::format("topology store {}: corrupt JSON document in table {}", path_, table));
     }
     return j;
   }
@@ -430,8 +431,8 @@ class SqliteStore final : public TopologyStore {
       auto end = addresses.find(' ');
       auto a = net::IpAddress::parse(addresses.substr(0, end));
       if (!a) {
-        throw StoreError(fmt::format("topology store {}: corrupt address list of server '{}'",
-                                     path_, s.name));
+        throw StoreError(
+            fmt::format("topology store {}: corrupt address list of server '{}'", path_, s.name));
       }
       s.addresses.push_back(*a);
       addresses = end == std::string_view::npos ? std::string_view() : addresses.substr(end + 1);
@@ -492,10 +493,10 @@ class SqliteStore final : public TopologyStore {
     if (table_exists("schema_migrations")) {
       version = static_cast<int>(count("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
     } else if (count("SELECT COUNT(*) FROM sqlite_master") > 0) {
-      throw StoreError(fmt::format(
-          "topology store {}: a SQLite database but not a pingmesh topology store "
-          "(no schema_migrations table)",
-          path_));
+      throw StoreError(
+          fmt::format("topology store {}: a SQLite database but not a pingmesh topology store "
+                      "(no schema_migrations table)",
+                      path_));
     }
     if (version > kSchemaVersion) {
       throw StoreError(fmt::format(

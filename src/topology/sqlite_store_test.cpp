@@ -159,9 +159,9 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
   sqlite3_finalize(st);
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version, applied_at FROM schema_migrations", -1, &st,
-                               nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT version, applied_at FROM schema_migrations", -1, &st, nullptr),
+      SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), 1);
   EXPECT_GT(sqlite3_column_int64(st, 1), 0);
@@ -256,7 +256,8 @@ TEST_F(SqliteStoreTest, EveryWriteBumpsRevision) {
   EXPECT_TRUE(bumped());
   store->upsert_server(server("s1", "dc1", "r1", "10.0.0.1"));
   EXPECT_TRUE(bumped());
-  store->upsert_servers({server("s2", "dc1", "r1", "10.0.0.2"), server("s3", "dc1", "r1", "10.0.0.3")});
+  store->upsert_servers(
+      {server("s2", "dc1", "r1", "10.0.0.2"), server("s3", "dc1", "r1", "10.0.0.3")});
   EXPECT_TRUE(bumped());
   store->delete_server("s3");
   EXPECT_TRUE(bumped());
@@ -431,6 +432,17 @@ TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_THAT(msg, HasSubstr("(1)"));
 }
 
+TEST_F(SqliteStoreTest, PendingMigrationsAreApplied) {
+  // A store whose creation stopped after the version table: migration 1 still runs and seeds.
+  raw_exec(path_,
+           "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT "
+           "NULL)");
+  auto store = open_sqlite_store(path_);
+  EXPECT_EQ(store->load().rules, sorted_default_rules());
+  store->upsert_dc(dc("dc1"));
+  EXPECT_EQ(store->revision(), 1);
+}
+
 TEST_F(SqliteStoreTest, NotSqliteFileIsRefused) {
   {
     std::ofstream f(path_);
@@ -481,8 +493,8 @@ TEST_F(SqliteStoreTest, ConcurrentCallersAreSafe) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         std::string name = "s" + std::to_string(t) + "-" + std::to_string(i);
-        store->upsert_server(server(name, "dc1", "r1",
-                                    "10.0." + std::to_string(t) + "." + std::to_string(i + 1)));
+        store->upsert_server(
+            server(name, "dc1", "r1", "10.0." + std::to_string(t) + "." + std::to_string(i + 1)));
         store->record_heartbeats({{name, i, "v"}});
         if (i % 10 == 0) store->load();
       }
