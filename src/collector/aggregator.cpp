@@ -72,7 +72,8 @@ void Aggregator::resolve(Slot* slot, Window* w, const PeerInfo& src, const PeerI
 IngestCounts Aggregator::add(const v1::ResultBatch& batch, int64_t now_us, int64_t accept_from_s,
                              int64_t* used_accept_from_s) {
   IngestCounts counts;
-  const int64_t bound = std::max(open_from_, accept_from_s);
+  const int64_t bound =
+      std::max({open_from_, accept_from_s, first_open(floor_div(now_us, 1'000'000))});
   if (used_accept_from_s) *used_accept_from_s = bound;
   const PeerInfo* src_ptr = intern(batch.agent(), batch.dc(), batch.rack());
   if (!src_ptr) {
@@ -146,12 +147,14 @@ IngestCounts Aggregator::add(const v1::ResultBatch& batch, int64_t now_us, int64
   return counts;
 }
 
-std::vector<std::unique_ptr<Window>> Aggregator::close(int64_t now_s) {
+int64_t Aggregator::first_open(int64_t now_s) const {
   // A window [w, w + window) accepts results until now >= w + window + grace.
-  int64_t first_open =
-      (floor_div(now_s - options_.window_s - options_.grace_s, options_.window_s) + 1) *
-      options_.window_s;
-  set_open_from(first_open);
+  return (floor_div(now_s - options_.window_s - options_.grace_s, options_.window_s) + 1) *
+         options_.window_s;
+}
+
+std::vector<std::unique_ptr<Window>> Aggregator::close(int64_t now_s) {
+  set_open_from(first_open(now_s));
   std::vector<std::unique_ptr<Window>> out;
   while (!windows_.empty() && windows_.begin()->first < open_from_) {
     out.push_back(std::move(windows_.begin()->second));

@@ -63,7 +63,7 @@ class Aggregator {
   Aggregator(AggregatorOptions options, Names* names);
 
   /// Adds a batch received at `now_us`. Results in windows older than max(open_from(),
-  /// `accept_from_s`) are rejected as too old (WAL replay passes the bound recorded at ingest so
+  /// first_open(now), `accept_from_s`) are rejected as too old (WAL replay passes the bound recorded at ingest so
   /// it decides the same way). Returns the counts; *used_accept_from_s (if given) receives the
   /// bound applied.
   IngestCounts add(const v1::ResultBatch& batch, int64_t now_us, int64_t accept_from_s = 0,
@@ -75,6 +75,8 @@ class Aggregator {
   std::vector<std::unique_ptr<Window>> close_all();
   /// Start of the oldest window that still accepts results.
   int64_t open_from() const { return open_from_; }
+  /// Start of the oldest window that accepts results at `now_s`.
+  int64_t first_open(int64_t now_s) const;
   /// Raises open_from (start-up: windows before the store's watermark are already stored).
   void set_open_from(int64_t start_s);
   /// Open windows, oldest first (read under the owner's lock).

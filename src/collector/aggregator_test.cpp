@@ -155,9 +155,11 @@ TEST(Aggregator, ReplayAppliesTheRecordedBound) {
 TEST(Aggregator, ClosesWindowsAfterGrace) {
   Names names;
   Aggregator agg({.window_s = 60, .grace_s = 120}, &names);
-  auto b = make_batch();
-  for (int m = 0; m < 5; ++m) add_result(&b, 0, v1::OK, 100, kNowUs - m * kMinuteUs);
-  EXPECT_EQ(agg.add(b, kNowUs).accepted, 5u);
+  for (int m = 4; m >= 0; --m) {  // one batch a minute, each received when probed
+    auto b = make_batch();
+    add_result(&b, 0, v1::OK, 100, kNowUs - m * kMinuteUs);
+    EXPECT_EQ(agg.add(b, kNowUs - m * kMinuteUs).accepted, 1u);
+  }
   EXPECT_EQ(agg.windows().size(), 5u);
   int64_t now_s = kNowUs / 1'000'000;
   int64_t current = now_s / 60 * 60;
@@ -173,8 +175,8 @@ TEST(Aggregator, ClosesWindowsAfterGrace) {
 
 TEST(Rollup, MergingMinuteWindowsEqualsOneLongWindow) {
   Names names_a, names_b;
-  Aggregator minutes({.window_s = 60, .grace_s = 0}, &names_a);
-  Aggregator ten({.window_s = 600, .grace_s = 0}, &names_b);
+  Aggregator minutes({.window_s = 60, .grace_s = 3600}, &names_a);
+  Aggregator ten({.window_s = 600, .grace_s = 3600}, &names_b);
   std::mt19937_64 rng(5);
   std::lognormal_distribution<double> rtt(std::log(300.0), 0.7);
   std::uniform_int_distribution<int> outcome(1, 40);

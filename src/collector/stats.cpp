@@ -36,6 +36,11 @@ std::optional<Protocol> parse_protocol(std::string_view s) {
 }
 
 void Stats::merge(const Stats& o) {
+  merge_counters(o);
+  rtt.merge(o.rtt);
+}
+
+void Stats::merge_counters(const Stats& o) {
   probes += o.probes;
   ok += o.ok;
   drops += o.drops;
@@ -44,7 +49,6 @@ void Stats::merge(const Stats& o) {
   errors += o.errors;
   lost += o.lost;
   loss_base += o.loss_base;
-  rtt.merge(o.rtt);
 }
 
 std::optional<double> Stats::loss() const {

@@ -96,6 +96,8 @@ struct Stats {
     }
   }
   void merge(const Stats& other);
+  /// Merges the counters only (queries that need no quantile).
+  void merge_counters(const Stats& other);
   /// Probes answered (OK + DROP).
   uint64_t successes() const { return ok + drops; }
   /// Probes not answered (TIMEOUT + REFUSED + ERROR).
