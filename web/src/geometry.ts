@@ -17,7 +17,9 @@ export interface Geometry {
 }
 
 export const MIN_CELL = 1;
-export const MAX_CELL = 36;
+export const MAX_CELL = 64;
+/** Cells at least this big show their value. */
+export const VALUE_CELL = 48;
 /** Cells at least this big get row/column names. */
 export const LABEL_CELL = 12;
 

@@ -7,7 +7,7 @@
 
 import type { Cell } from "./api";
 import { h } from "./dom";
-import { cellAt, cellRect, colLabelAt, layout, rowLabelAt, canvasSize, type Geometry, type Hit } from "./geometry";
+import { canvasSize, cellAt, cellRect, colLabelAt, layout, rowLabelAt, VALUE_CELL, type Geometry, type Hit } from "./geometry";
 import { COLORS, colorOf, packRgb, type Scale } from "./scale";
 
 export interface HeatmapData {
@@ -21,6 +21,8 @@ export interface HeatmapData {
   /** Row and column indices to outline (a searched server). */
   highlightRow: number;
   highlightCol: number;
+  /** Text of a value, drawn inside cells that are big enough. */
+  format: (value: number) => string;
 }
 
 export interface HeatmapHandlers {
@@ -108,6 +110,7 @@ export class Heatmap {
     if (g.cell >= 8) drawGrid(ctx, g);
     drawGroups(ctx, g, d.rowGroups, d.colGroups);
     if (g.labels) drawLabels(ctx, g, d.rows, d.cols);
+    if (g.cell >= VALUE_CELL) drawValues(ctx, g, d);
     this.drawOverlay();
     this.describe(g, d);
   }
@@ -336,6 +339,27 @@ function drawLabels(ctx: CanvasRenderingContext2D, g: Geometry, rows: string[], 
     ctx.restore();
   }
   ctx.restore();
+}
+
+function drawValues(ctx: CanvasRenderingContext2D, g: Geometry, d: HeatmapData): void {
+  ctx.font = "600 11px system-ui, sans-serif";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  for (let r = 0; r < g.rows; r++) {
+    for (let c = 0; c < g.cols; c++) {
+      const cell = d.cells[r]?.[c];
+      if (cell === undefined || cell.missing || cell.value === null) continue;
+      ctx.fillStyle = textOn(colorOf(cell.value, false, d.scale));
+      ctx.fillText(fit(ctx, d.format(cell.value), g.cell - 4), g.left + (c + 0.5) * g.cell, g.top + (r + 0.5) * g.cell);
+    }
+  }
+}
+
+/** Black or white text, whichever reads better on `bg`. */
+function textOn(bg: string): string {
+  const n = parseInt(bg.slice(1), 16);
+  const lum = 0.299 * ((n >> 16) & 255) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255);
+  return lum > 150 ? "#111" : "#fff";
 }
 
 function fit(ctx: CanvasRenderingContext2D, s: string, room: number): string {

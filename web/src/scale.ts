@@ -101,6 +101,32 @@ function hslToHex(h: number, s: number, l: number): string {
 export function colorOf(value: number | null, missing: boolean, scale: Scale): string {
   if (missing || value === null || Number.isNaN(value)) return COLORS.nodata;
   if (scale.thresholds === null) return countColor(value, scale.max);
-  const band = bandOf(value, missing, scale.thresholds);
-  return band === "good" ? COLORS.good : band === "warn" ? COLORS.warn : COLORS.bad;
+  const t = scale.thresholds;
+  const band = bandOf(value, missing, t);
+  // Shades inside a band keep structure visible (intra- vs inter-rack) without hiding the band.
+  if (band === "good") return mix(GOOD_LIGHT, GOOD_DARK, step(value / t.good));
+  if (band === "bad") return mix(BAD_LIGHT, BAD_DARK, step((value - t.bad) / (2 * t.bad)));
+  return COLORS.warn;
+}
+
+const GOOD_LIGHT = "#6cc486";
+const GOOD_DARK = "#1f7a3a";
+const BAD_LIGHT = "#e25555";
+const BAD_DARK = "#9e1c1c";
+const STEPS = 6;
+
+/** Quantized position in [0, 1], so a heatmap uses at most a few distinct colours per band. */
+function step(f: number): number {
+  return Math.round(Math.max(0, Math.min(1, f)) * STEPS) / STEPS;
+}
+
+function mix(a: string, b: string, f: number): string {
+  const x = parseInt(a.slice(1), 16);
+  const y = parseInt(b.slice(1), 16);
+  const ch = (shift: number) => {
+    const u = (x >> shift) & 255;
+    const v = (y >> shift) & 255;
+    return Math.round(u + (v - u) * f).toString(16).padStart(2, "0");
+  };
+  return `#${ch(16)}${ch(8)}${ch(0)}`;
 }

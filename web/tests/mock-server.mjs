@@ -31,6 +31,11 @@ function hash(s) {
   return (h >>> 0) / 4294967296;
 }
 
+// "red crosses": everything to and from these racks is slow and lossy; "white crosses": no data
+const BAD_RACKS = new Set(["dc1-r3", "big-r7"]);
+const DOWN_RACKS = new Set(["dc3-r2", "big-r18"]);
+const BAD_RACK = "dc1-r3";
+
 // ---- topology -------------------------------------------------------------------------------
 const now = () => Date.now();
 const state = { stopped: false, generation: 1 };
@@ -52,7 +57,7 @@ function addDc(name, nRacks, perRack, extra = {}) {
     racks.set(`${name}/${rack}`, { dc: name, name: rack, cidrs: [`10.${dcIndex}.${r}.0/24`], description: "" });
     for (let s = 1; s <= perRack; s++) {
       const sname = `${rack}-s${s}`;
-      const dead = name === "dc3" && r === 2;
+      const dead = DOWN_RACKS.has(rack);
       servers.set(sname, {
         name: sname, dc: name, rack, addresses: [`10.${dcIndex}.${r}.${s + 10}`], hostname: `${sname}.example.internal`,
         last_seen_ms: dead ? now() - 3600_000 : now() - Math.floor(hash(sname) * 20000),
@@ -73,13 +78,11 @@ alertRules.set("loss-high", { name: "loss-high", metric: "loss", level: "rack_pa
 
 const alive = (s) => now() - s.last_seen_ms < 90_000;
 const keepAlive = () => {
-  for (const s of servers.values()) if (!(s.dc === "dc3" && s.rack === "dc3-r2")) s.last_seen_ms = now() - Math.floor(hash(s.name + now()) * 15000);
+  for (const s of servers.values()) if (!DOWN_RACKS.has(s.rack)) s.last_seen_ms = now() - Math.floor(hash(s.name + now()) * 15000);
 };
 setInterval(keepAlive, 5000).unref();
 
 // ---- synthetic measurements -----------------------------------------------------------------
-const BAD_RACK = "dc1-r3"; // a "red cross": everything to and from it is slow and lossy
-const DOWN_RACK = "dc3-r2"; // a "white cross": no data
 const DC_RTT = { "dc1|dc2": 2100, "dc1|dc3": 2600, "dc2|dc3": 7200, "big|dc1": 1800, "big|dc2": 2500, "big|dc3": 3100 };
 function baseUs(srcDc, dstDc, srcRack, dstRack) {
   if (srcDc !== dstDc) return DC_RTT[[srcDc, dstDc].sort().join("|")] ?? 2000;
@@ -89,10 +92,10 @@ function baseUs(srcDc, dstDc, srcRack, dstRack) {
 const FACTOR = { p50: 1, p90: 2.2, p99: 5.5, p999: 9, p9999: 14, mean: 1.3, max: 30 };
 
 function measure(metric, srcDc, dstDc, srcRack, dstRack, key, protocol) {
-  const downside = srcRack === DOWN_RACK || dstRack === DOWN_RACK;
+  const downside = DOWN_RACKS.has(srcRack) || DOWN_RACKS.has(dstRack);
   const stopped = state.stopped || dcs.get(srcDc)?.stopped;
   if (downside || stopped) return { value: null, samples: 0, missing: true };
-  const bad = srcRack === BAD_RACK || dstRack === BAD_RACK;
+  const bad = BAD_RACKS.has(srcRack) || BAD_RACKS.has(dstRack);
   const jitter = 0.85 + 0.3 * hash(key + metric + protocol);
   const samples = 360 + Math.floor(hash(key) * 10);
   if (metric === "probes") return { value: samples, samples, missing: false };

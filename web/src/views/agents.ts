@@ -13,7 +13,7 @@ export function agentsView(ctx: Ctx): () => void {
   const dc = v.kind === "agents" ? v.dc : "";
   ctx.crumbs([["Agents", null]]);
   let offset = 0;
-  const table = h("div", { class: "table-wrap" });
+  const table = h("div", { class: "table-wrap" }, notice("info", "loading…"));
   const pager = h("div", { class: "pager" });
   const summary = h("div", { class: "info" });
   const dcSel = h("select", {

@@ -5,7 +5,7 @@ import { STATUS_EVENT, type Ctx } from "../app";
 import { legend, toolbar } from "../controls";
 import { confirmDialog } from "../dialog";
 import { clear, h, notice } from "../dom";
-import { formatValue, formatWindow } from "../format";
+import { formatCount, formatValue, formatWindow } from "../format";
 import { groupBoundaries } from "../geometry";
 import { Heatmap } from "../heatmap";
 import { orderMatrix, type Ordered } from "../matrixsort";
@@ -123,6 +123,7 @@ export function matrixView(ctx: Ctx): () => void {
       colGroups,
       highlightRow: q.hl !== "" ? ordered.rows.indexOf(q.hl) : -1,
       highlightCol: q.hl !== "" ? ordered.cols.indexOf(q.hl) : -1,
+      format: (value) => formatValue(value, m.unit),
     });
     clear(legendBox, legend(scale, draw));
     let cells = 0;
@@ -138,8 +139,8 @@ export function matrixView(ctx: Ctx): () => void {
     clear(
       info,
       `${m.rows.length} × ${m.cols.length} · ${formatWindow(m.from, m.to)} · `,
-      h("span", { class: red > 0 ? "bad-text" : "" }, `${red} above threshold`),
-      ` · ${empty} of ${cells} without data`,
+      h("span", { class: red > 0 ? "bad-text" : "" }, `${formatCount(red)} above threshold`),
+      ` · ${formatCount(empty)} of ${formatCount(cells)} without data`,
       q.range === "live" ? h("span", { class: "live" }, " · live") : null,
     );
     if (view.kind === "dcs" && scale !== null) {
