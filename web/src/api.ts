@@ -148,9 +148,12 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
-  /** The endpoint is not built on this server (yet). */
+  /**
+   * The endpoint is not built on this server (yet): a 404 that names no field (a missing route,
+   * not a missing object such as {"error": "no data for dc 'x'", "field": "dc"}), 405 or 501.
+   */
   get notAvailable(): boolean {
-    return this.status === 404 || this.status === 405 || this.status === 501;
+    return (this.status === 404 && this.field === "") || this.status === 405 || this.status === 501;
   }
 }
 

@@ -16,9 +16,9 @@ const SCOPE_TITLES = {
   server: "server",
 } as const;
 
-/** About 300 points per chart, never finer than the 10 s probe interval. */
+/** About 300 points per chart, in whole minutes (the collector's finest roll-up). */
 export function stepFor(from: number, to: number): number {
-  return Math.max(10, Math.ceil((to - from) / 300 / 10) * 10);
+  return Math.max(60, Math.ceil((to - from) / 300 / 60) * 60);
 }
 
 export function historyView(ctx: Ctx): () => void {
@@ -94,13 +94,16 @@ export function historyView(ctx: Ctx): () => void {
     } catch (e) {
       if (!alive) return;
       const na = e instanceof ApiError && e.notAvailable;
+      const nodata = e instanceof ApiError && e.status === 404 && !na;
       clear(
         info,
         notice(
-          na ? "na" : "error",
+          na ? "na" : nodata ? "info" : "error",
           na
-            ? "The series query API (/api/v1/series) is not available on this server, or knows nothing of this scope."
-            : `Could not load the history: ${e instanceof Error ? e.message : String(e)}`,
+            ? "The series query API (/api/v1/series) is not available on this server."
+            : nodata
+              ? `No data yet: ${e.message}.`
+              : `Could not load the history: ${e instanceof Error ? e.message : String(e)}`,
         ),
       );
     }

@@ -181,11 +181,7 @@ export function matrixView(ctx: Ctx): () => void {
       draw();
     } catch (e) {
       if (!alive) return;
-      const text =
-        e instanceof ApiError && e.notAvailable
-          ? "The matrix query API (/api/v1/matrix) is not available on this server."
-          : `Could not load the matrix: ${e instanceof Error ? e.message : String(e)}`;
-      clear(info, notice(e instanceof ApiError && e.notAvailable ? "na" : "error", text));
+      clear(info, matrixFailure(e, view));
     }
   };
   void load();
@@ -195,6 +191,16 @@ export function matrixView(ctx: Ctx): () => void {
     if (timer !== undefined) clearInterval(timer);
     heatmap.destroy();
   };
+}
+
+function matrixFailure(e: unknown, view: MatrixViewKind): HTMLElement {
+  if (!(e instanceof ApiError)) return notice("error", `Could not load the matrix: ${String(e)}`);
+  if (e.notAvailable) return notice("na", "The matrix query API (/api/v1/matrix) is not available on this server.");
+  if (e.status === 404) return notice("info", `No data yet: ${e.message}.`);
+  if (view.kind === "dcServers" && e.field === "src_rack") {
+    return notice("na", "This server's matrix API answers one rack pair at a time: open a rack from the DC's rack view.");
+  }
+  return notice("error", `Could not load the matrix: ${e.message}`);
 }
 
 async function serversOf(view: MatrixViewKind): Promise<Server[]> {

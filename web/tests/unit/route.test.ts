@@ -51,3 +51,13 @@ describe("hash routes", () => {
     expect(windowOf({ ...DEFAULT_QUERY, range: "custom", from: 1, to: 2 }, 10_000)).toEqual({ from: 1, to: 2 });
   });
 });
+
+describe("history step", () => {
+  it("is whole minutes, about 300 points", async () => {
+    const { stepFor } = await import("../../src/views/history");
+    expect(stepFor(0, 300)).toBe(60);
+    expect(stepFor(0, 3600)).toBe(60);
+    expect(stepFor(0, 86400)).toBe(300);
+    expect(stepFor(0, 7 * 86400) % 60).toBe(0);
+  });
+});
