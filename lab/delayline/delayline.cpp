@@ -60,6 +60,7 @@ struct Options {
   std::string stats_path;
   int64_t stats_interval_ms = 1000;
   bool realtime = true;
+  bool mlock = false;
   uint64_t seed = 0;
   bool seeded = false;
   uint32_t queue_maxlen = 65536;
@@ -79,6 +80,7 @@ void usage(FILE* out) {
                "  --stats-interval-ms M  default 1000\n"
                "  --busy-us B            busy-wait the last B microseconds (default 100)\n"
                "  --no-rt                do not ask for SCHED_FIFO\n"
+               "  --mlock                lock the process in memory (mlockall)\n"
                "  --seed S               jitter random seed (default: random)\n"
                "  --help                 this text\n"
                "\n"
@@ -97,7 +99,7 @@ int64_t parse_int(const char* name, const char* text, int64_t lo, int64_t hi) {
 }
 
 Options parse_options(int argc, char** argv) {
-  enum { kQueue = 1, kDelay, kJitter, kDist, kStats, kInterval, kBusy, kNoRt, kSeed, kHelp };
+  enum { kQueue = 1, kDelay, kJitter, kDist, kStats, kInterval, kBusy, kNoRt, kMlock, kSeed, kHelp };
   static const option kLong[] = {
       {"queue", required_argument, nullptr, kQueue},
       {"delay-us", required_argument, nullptr, kDelay},
@@ -107,6 +109,7 @@ Options parse_options(int argc, char** argv) {
       {"stats-interval-ms", required_argument, nullptr, kInterval},
       {"busy-us", required_argument, nullptr, kBusy},
       {"no-rt", no_argument, nullptr, kNoRt},
+      {"mlock", no_argument, nullptr, kMlock},
       {"seed", required_argument, nullptr, kSeed},
       {"help", no_argument, nullptr, kHelp},
       {nullptr, 0, nullptr, 0},
@@ -148,6 +151,9 @@ Options parse_options(int argc, char** argv) {
         break;
       case kNoRt:
         o.realtime = false;
+        break;
+      case kMlock:
+        o.mlock = true;
         break;
       case kSeed:
         o.seed = static_cast<uint64_t>(parse_int("seed", optarg, 0, INT64_MAX));
@@ -248,7 +254,8 @@ class DelayLine {
       setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     }
 
-    char cfg[MNL_SOCKET_BUFFER_SIZE];
+    std::vector<char> cfg_buf(MNL_SOCKET_BUFFER_SIZE);
+    char* cfg = cfg_buf.data();
     nlmsghdr* nlh = nfq_nlmsg_put(cfg, NFQNL_MSG_CONFIG, opt_.queue);
     nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
     send_checked(nlh, "bind queue (is another process on it?)");
@@ -291,7 +298,10 @@ class DelayLine {
   }
 
   void set_scheduling() {
-    mlockall(MCL_CURRENT | MCL_FUTURE);
+    // Opt-in: under sanitizers the shadow mappings are terabytes and must not be locked.
+    if (opt_.mlock && mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
+      std::fprintf(stderr, "pm-delayline: mlockall: %s\n", std::strerror(errno));
+    }
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     if (!opt_.realtime) return;
     sched_param sp{};
