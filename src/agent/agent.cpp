@@ -94,9 +94,8 @@ struct Agent::Impl {
     router.add("GET", "/metrics", [this](const http::Request&) {
       return http::Response::text(registry.render(), 200, "text/plain; version=0.0.4");
     });
-    router.add("GET", "/healthz", [](const http::Request&) {
-      return http::Response::json(R"({"status":"ok"})");
-    });
+    router.add("GET", "/healthz",
+               [](const http::Request&) { return http::Response::json(R"({"status":"ok"})"); });
     std::vector<std::string> addrs = config.listen_addresses;
     if (addrs.empty()) addrs.push_back("::");
     uint16_t port = config.http_port;
@@ -201,7 +200,8 @@ void Agent::start() {
   co.pull_interval_ms = c.pull_interval_ms;
   co.max_failed_pulls = c.max_failed_pulls;
   m.control = std::make_unique<Control>(
-      co, m.metrics, [&m](std::shared_ptr<const model::Pinglist> p) { m.on_pinglist(std::move(p)); });
+      co, m.metrics,
+      [&m](std::shared_ptr<const model::Pinglist> p) { m.on_pinglist(std::move(p)); });
 
   UploaderOptions uo;
   uo.url = trim_slash(c.collector_url) + "/api/v1/results";
@@ -224,16 +224,16 @@ void Agent::start() {
                       [&m] { return static_cast<double>(m.buffer.size()); });
   m.registry.gauge_fn("pingmesh_agent_buffer_capacity", "Capacity of the result buffer",
                       [&m] { return static_cast<double>(m.buffer.capacity()); });
-  m.registry.gauge_fn("pingmesh_agent_pinglist_age_seconds",
-                      "Seconds since a pull last confirmed the pinglist (-1 = never)", [&m] {
-                        int64_t t = m.control->last_confirmed_unix_s();
-                        if (t == 0) return -1.0;
-                        return static_cast<double>(
-                            std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count() -
-                            t);
-                      });
+  m.registry.gauge_fn(
+      "pingmesh_agent_pinglist_age_seconds",
+      "Seconds since a pull last confirmed the pinglist (-1 = never)", [&m] {
+        int64_t t = m.control->last_confirmed_unix_s();
+        if (t == 0) return -1.0;
+        return static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count() -
+                                   t);
+      });
   m.registry.gauge_fn("pingmesh_agent_pinglist_pulls_failed_consecutive",
                       "Consecutive failed pinglist pulls",
                       [&m] { return static_cast<double>(m.control->consecutive_failures()); });

@@ -16,9 +16,9 @@ namespace pingmesh::agent {
 
 struct AgentConfig {
   std::string server_url = "http://127.0.0.1:9000";  ///< controller
-  std::string collector_url;                          ///< empty = server_url
-  std::string token;                                  ///< bearer token (agent role)
-  std::string name;                                   ///< empty = hostname
+  std::string collector_url;                         ///< empty = server_url
+  std::string token;                                 ///< bearer token (agent role)
+  std::string name;                                  ///< empty = hostname
   std::vector<std::string> addresses;  ///< reported; empty = non-loopback interface addresses
   std::string dc;                      ///< DC hint sent with heartbeats
   std::vector<std::string> listen_addresses;  ///< responders; empty = all

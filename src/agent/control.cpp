@@ -68,8 +68,7 @@ Control::Control(ControlOptions options, AgentMetrics& metrics, Apply apply)
       apply_(std::move(apply)),
       tracker_(options_.max_failed_pulls) {
   options_.server_url = trim_slash(options_.server_url);
-  pinglist_url_ =
-      options_.server_url + "/api/v1/pinglist/" + http::url_encode(options_.name);
+  pinglist_url_ = options_.server_url + "/api/v1/pinglist/" + http::url_encode(options_.name);
 }
 
 Control::~Control() { stop(); }
@@ -129,7 +128,8 @@ void Control::heartbeat() {
   req.url = options_.server_url + "/api/v1/heartbeat";
   req.timeout = std::chrono::milliseconds(options_.request_timeout_ms);
   req.headers = {{"content-type", "application/json"}};
-  if (!options_.token.empty()) req.headers.emplace_back("authorization", "Bearer " + options_.token);
+  if (!options_.token.empty())
+    req.headers.emplace_back("authorization", "Bearer " + options_.token);
   req.body = heartbeat_json(options_);
   auto resp = client->perform(req);
   if (resp.status < 200 || resp.status >= 300) {
@@ -154,7 +154,8 @@ PullResult Control::fetch(std::shared_ptr<model::Pinglist>* out) {
   http::ClientRequest req;
   req.url = pinglist_url_;
   req.timeout = std::chrono::milliseconds(options_.request_timeout_ms);
-  if (!options_.token.empty()) req.headers.emplace_back("authorization", "Bearer " + options_.token);
+  if (!options_.token.empty())
+    req.headers.emplace_back("authorization", "Bearer " + options_.token);
   if (!etag_.empty()) req.headers.emplace_back("if-none-match", etag_);
   auto resp = client->perform(req);
   if (resp.status == 304) return PullResult::kNotModified;

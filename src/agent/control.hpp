@@ -30,7 +30,8 @@ enum class PullAction { kNone, kApply, kStop };
 
 class PullTracker {
  public:
-  explicit PullTracker(uint32_t max_failures = 3) : max_failures_(max_failures ? max_failures : 1) {}
+  explicit PullTracker(uint32_t max_failures = 3)
+      : max_failures_(max_failures ? max_failures : 1) {}
   PullAction on_result(PullResult r);
   bool probing() const { return probing_; }
   uint32_t consecutive_failures() const { return failures_; }

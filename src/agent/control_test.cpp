@@ -1,6 +1,7 @@
 #include "agent/control.hpp"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 namespace pingmesh::agent {

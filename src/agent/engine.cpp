@@ -64,7 +64,9 @@ int64_t clock_ns(clockid_t id) {
 }
 int64_t mono_ns() { return clock_ns(CLOCK_MONOTONIC); }
 int64_t real_ns() { return clock_ns(CLOCK_REALTIME); }
-int64_t ts_ns(const timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; }
+int64_t ts_ns(const timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 uint32_t to_us(int64_t ns) {
   if (ns <= 0) return 0;
@@ -93,8 +95,8 @@ bool same_address(const sockaddr_storage& ss, const net::IpAddress& a) {
     return std::memcmp(&reinterpret_cast<const sockaddr_in&>(ss).sin_addr, a.bytes.data(), 4) == 0;
   }
   if (ss.ss_family == AF_INET6 && a.is_v6()) {
-    return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, a.bytes.data(),
-                       16) == 0;
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, a.bytes.data(), 16) ==
+           0;
   }
   return false;
 }
@@ -199,8 +201,8 @@ struct Engine::Impl {
   /// A datagram probe socket (UDP or ICMP) of one family.
   struct DgramSocket {
     int fd = -1;
-    bool raw = false;        // ICMP: raw socket (IP header on IPv4 receive)
-    uint16_t icmp_id = 0;    // ICMP identifier we send / expect
+    bool raw = false;         // ICMP: raw socket (IP header on IPv4 receive)
+    uint16_t icmp_id = 0;     // ICMP identifier we send / expect
     uint32_t tx_counter = 0;  // SOF_TIMESTAMPING_OPT_ID key of the next send
     std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> tskeys;  // key -> (index, gen)
   };
@@ -345,14 +347,16 @@ struct Engine::Impl {
     for (const auto& a : addrs) {
       int fd = bind_socket(SOCK_STREAM, a, tcp_port, true);
       if (fd < 0 && wildcard && a.is_v6() && errno == EAFNOSUPPORT) continue;
-      if (fd < 0) throw sys_error(fmt::format("agent: cannot bind TCP responder to {} port {}",
-                                              a.to_string(), tcp_port));
+      if (fd < 0)
+        throw sys_error(
+            fmt::format("agent: cannot bind TCP responder to {} port {}", a.to_string(), tcp_port));
       if (::listen(fd, 1024) != 0) throw sys_error("agent: listen");
       tcp_port = local_port(fd);
       listen_fds.push_back(fd);
       fd = bind_socket(SOCK_DGRAM, a, udp_port, true);
-      if (fd < 0) throw sys_error(fmt::format("agent: cannot bind UDP echo responder to {} port {}",
-                                              a.to_string(), udp_port));
+      if (fd < 0)
+        throw sys_error(fmt::format("agent: cannot bind UDP echo responder to {} port {}",
+                                    a.to_string(), udp_port));
       udp_port = local_port(fd);
       // Answer from the address that was asked, with the DSCP class that was asked.
       if (a.is_v4()) {
@@ -377,7 +381,8 @@ struct Engine::Impl {
   void open_probe_sockets() {
     for (const auto& a : opts.listen_addresses) {
       int f = a.is_v4() ? 0 : 1;
-      bool unspecified = std::all_of(a.bytes.begin(), a.bytes.end(), [](uint8_t b) { return b == 0; });
+      bool unspecified =
+          std::all_of(a.bytes.begin(), a.bytes.end(), [](uint8_t b) { return b == 0; });
       if (!source[f] && !unspecified) source[f] = a;
     }
     for (int f = 0; f < 2; ++f) {
@@ -448,9 +453,8 @@ struct Engine::Impl {
       // The kernel uses the socket's local port as identifier; bind to get one now.
       if (!source[f]) {
         sockaddr_storage ss;
-        socklen_t len = to_sockaddr(f == 0 ? *net::IpAddress::parse("0.0.0.0")
-                                           : *net::IpAddress::parse("::"),
-                                    0, &ss);
+        socklen_t len = to_sockaddr(
+            f == 0 ? *net::IpAddress::parse("0.0.0.0") : *net::IpAddress::parse("::"), 0, &ss);
         ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
       }
       s.icmp_id = local_port(fd);
@@ -506,12 +510,24 @@ struct Engine::Impl {
         }
         break;
       }
-      case kTagListen: on_accept(listen_fds[index]); break;
-      case kTagConn: on_conn(index, data_gen(d), ev.events); break;
-      case kTagEcho: on_echo(echo_fds[index]); break;
-      case kTagUdpProbe: on_udp_socket(static_cast<int>(index)); break;
-      case kTagIcmp: on_icmp_socket(static_cast<int>(index)); break;
-      case kTagProbe: on_probe_event(index, data_gen(d), ev.events); break;
+      case kTagListen:
+        on_accept(listen_fds[index]);
+        break;
+      case kTagConn:
+        on_conn(index, data_gen(d), ev.events);
+        break;
+      case kTagEcho:
+        on_echo(echo_fds[index]);
+        break;
+      case kTagUdpProbe:
+        on_udp_socket(static_cast<int>(index));
+        break;
+      case kTagIcmp:
+        on_icmp_socket(static_cast<int>(index));
+        break;
+      case kTagProbe:
+        on_probe_event(index, data_gen(d), ev.events);
+        break;
     }
   }
 
@@ -585,8 +601,8 @@ struct Engine::Impl {
     }
     metrics.peers.set(static_cast<double>(scheduler.size()));
     metrics.probing.set(1);
-    spdlog::info("agent: pinglist {} applied: {} tasks ({} added, {} removed, {} kept)",
-                 p->version, scheduler.size(), st.added, st.removed, st.kept);
+    spdlog::info("agent: pinglist {} applied: {} tasks ({} added, {} removed, {} kept)", p->version,
+                 scheduler.size(), st.added, st.removed, st.kept);
   }
 
   void fire(int64_t now_ns) {
@@ -652,9 +668,15 @@ struct Engine::Impl {
     deadlines.push({p.deadline_ns, index, p.gen});
     switch (task.entry.protocol) {
       case model::Protocol::kTcp:
-      case model::Protocol::kHttp: start_stream(index); break;
-      case model::Protocol::kUdp: start_udp(index); break;
-      case model::Protocol::kIcmp: start_icmp(index); break;
+      case model::Protocol::kHttp:
+        start_stream(index);
+        break;
+      case model::Protocol::kUdp:
+        start_udp(index);
+        break;
+      case model::Protocol::kIcmp:
+        start_icmp(index);
+        break;
     }
   }
 
@@ -866,8 +888,8 @@ struct Engine::Impl {
     uint32_t seq = next_udp_seq++;
     while (udp_inflight.count(seq)) seq = next_udp_seq++;
     p.result.seq = seq;
-    std::size_t size = std::clamp<std::size_t>(p.entry.payload_bytes, kUdpHeaderBytes,
-                                               kMaxDatagramBytes);
+    std::size_t size =
+        std::clamp<std::size_t>(p.entry.payload_bytes, kUdpHeaderBytes, kMaxDatagramBytes);
     std::span<uint8_t> buf(scratch.data(), size);
     encode_udp_probe(buf, UdpType::kRequest, seq, token);
     udp_inflight.emplace(seq, index);
@@ -946,8 +968,8 @@ struct Engine::Impl {
           p.has_tskey = false;
           p.tx_kernel_ns = stamp;
         }
-      } else if (is_udp && (ee->ee_origin == SO_EE_ORIGIN_ICMP ||
-                            ee->ee_origin == SO_EE_ORIGIN_ICMP6)) {
+      } else if (is_udp &&
+                 (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)) {
         UdpType type;
         uint32_t seq;
         uint64_t tok;
@@ -1130,9 +1152,9 @@ struct Engine::Impl {
         return;
       }
       if (open_conns >= opts.responder_max_connections) {
-        metrics.limit_hit(Limit::kResponderConnections, 1,
-                          fmt::format("{} open TCP responder connections",
-                                      opts.responder_max_connections));
+        metrics.limit_hit(
+            Limit::kResponderConnections, 1,
+            fmt::format("{} open TCP responder connections", opts.responder_max_connections));
         linger lg{1, 0};
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         ::close(fd);

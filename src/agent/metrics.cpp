@@ -6,14 +6,22 @@ namespace pingmesh::agent {
 
 const char* to_string(Limit l) {
   switch (l) {
-    case Limit::kRate: return "rate";
-    case Limit::kInflight: return "inflight";
-    case Limit::kMinInterval: return "min_interval";
-    case Limit::kPayload: return "payload";
-    case Limit::kResponderConnections: return "responder_connections";
-    case Limit::kBufferFull: return "buffer_full";
-    case Limit::kSockets: return "sockets";
-    case Limit::kCount: break;
+    case Limit::kRate:
+      return "rate";
+    case Limit::kInflight:
+      return "inflight";
+    case Limit::kMinInterval:
+      return "min_interval";
+    case Limit::kPayload:
+      return "payload";
+    case Limit::kResponderConnections:
+      return "responder_connections";
+    case Limit::kBufferFull:
+      return "buffer_full";
+    case Limit::kSockets:
+      return "sockets";
+    case Limit::kCount:
+      break;
   }
   return "unknown";
 }
@@ -37,8 +45,8 @@ AgentMetrics::AgentMetrics(metrics::Registry& r)
                            "Datagrams echoed by the UDP responder")),
       udp_ignored(r.counter("pingmesh_agent_responder_udp_ignored_total",
                             "Datagrams to the UDP echo port that were not pingmesh probes")),
-      http_pings(r.counter("pingmesh_agent_responder_http_pings_total",
-                           "HTTP /ping requests answered")),
+      http_pings(
+          r.counter("pingmesh_agent_responder_http_pings_total", "HTTP /ping requests answered")),
       batches_uploaded(r.counter("pingmesh_agent_upload_batches_total",
                                  "Result batches acknowledged by the collector")),
       results_uploaded(r.counter("pingmesh_agent_upload_results_total",
@@ -64,12 +72,11 @@ AgentMetrics::AgentMetrics(metrics::Registry& r)
       registry_(r) {
   for (auto p : {model::Protocol::kIcmp, model::Protocol::kTcp, model::Protocol::kUdp,
                  model::Protocol::kHttp}) {
-    for (auto o : {Outcome::kOk, Outcome::kDrop, Outcome::kTimeout, Outcome::kRefused,
-                   Outcome::kError}) {
-      probes_[static_cast<int>(p)][static_cast<int>(o)] =
-          &r.counter("pingmesh_agent_probes_total", "Probes by protocol and outcome",
-                     {{"protocol", std::string(model::to_string(p))},
-                      {"outcome", std::string(to_string(o))}});
+    for (auto o :
+         {Outcome::kOk, Outcome::kDrop, Outcome::kTimeout, Outcome::kRefused, Outcome::kError}) {
+      probes_[static_cast<int>(p)][static_cast<int>(o)] = &r.counter(
+          "pingmesh_agent_probes_total", "Probes by protocol and outcome",
+          {{"protocol", std::string(model::to_string(p))}, {"outcome", std::string(to_string(o))}});
     }
   }
   auto bounds = metrics::exponential_buckets(25e-6, 2, 18);  // 25 us .. 3.3 s
@@ -79,9 +86,9 @@ AgentMetrics::AgentMetrics(metrics::Registry& r)
                      {{"level", std::string(model::to_string(l))}});
   }
   for (int i = 0; i < static_cast<int>(Limit::kCount); ++i) {
-    limits_[i] = &r.counter("pingmesh_agent_limit_hits_total",
-                            "Times a safety limit held something back",
-                            {{"limit", to_string(static_cast<Limit>(i))}});
+    limits_[i] =
+        &r.counter("pingmesh_agent_limit_hits_total", "Times a safety limit held something back",
+                   {{"limit", to_string(static_cast<Limit>(i))}});
   }
 }
 
@@ -89,8 +96,10 @@ void AgentMetrics::limit_hit(Limit l, double n, const std::string& detail) {
   int i = static_cast<int>(l);
   limits_[i]->inc(n);
   if (!logged_[i].exchange(true)) {
-    spdlog::warn("agent: limit '{}' reached: {} (logged once; see "
-                 "pingmesh_agent_limit_hits_total)", to_string(l), detail);
+    spdlog::warn(
+        "agent: limit '{}' reached: {} (logged once; see "
+        "pingmesh_agent_limit_hits_total)",
+        to_string(l), detail);
   }
 }
 

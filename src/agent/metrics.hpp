@@ -15,13 +15,13 @@ namespace pingmesh::agent {
 
 /// A safety limit that held something back.
 enum class Limit : uint8_t {
-  kRate,                   ///< global probes/s cap deferred a probe
-  kInflight,               ///< in-flight cap deferred a probe
-  kMinInterval,            ///< a pinglist interval below the floor was raised
-  kPayload,                ///< a pinglist payload above 64 KiB was lowered
-  kResponderConnections,   ///< the TCP responder refused a connection over its cap
-  kBufferFull,             ///< the result buffer dropped its oldest results
-  kSockets,                ///< a probe socket could not be opened (fd limit, ports)
+  kRate,                  ///< global probes/s cap deferred a probe
+  kInflight,              ///< in-flight cap deferred a probe
+  kMinInterval,           ///< a pinglist interval below the floor was raised
+  kPayload,               ///< a pinglist payload above 64 KiB was lowered
+  kResponderConnections,  ///< the TCP responder refused a connection over its cap
+  kBufferFull,            ///< the result buffer dropped its oldest results
+  kSockets,               ///< a probe socket could not be opened (fd limit, ports)
   kCount
 };
 
@@ -44,27 +44,27 @@ class AgentMetrics {
   /// limit is logged once, with `detail`.
   void limit_hit(Limit l, double n, const std::string& detail);
 
-  metrics::Counter& duplicates;          ///< UDP/ICMP duplicate answers
-  metrics::Counter& reordered;           ///< UDP/ICMP answers after a later sequence
-  metrics::Counter& stray_replies;       ///< answers matching no probe (late, foreign)
-  metrics::Counter& tcp_accepted;        ///< TCP responder connections accepted
-  metrics::Counter& udp_echoed;          ///< UDP echo replies sent
-  metrics::Counter& udp_ignored;         ///< datagrams to the echo port that were not probes
-  metrics::Counter& http_pings;          ///< HTTP /ping answers
-  metrics::Counter& batches_uploaded;    ///< batches acked by the collector
-  metrics::Counter& results_uploaded;    ///< results in acked batches
+  metrics::Counter& duplicates;              ///< UDP/ICMP duplicate answers
+  metrics::Counter& reordered;               ///< UDP/ICMP answers after a later sequence
+  metrics::Counter& stray_replies;           ///< answers matching no probe (late, foreign)
+  metrics::Counter& tcp_accepted;            ///< TCP responder connections accepted
+  metrics::Counter& udp_echoed;              ///< UDP echo replies sent
+  metrics::Counter& udp_ignored;             ///< datagrams to the echo port that were not probes
+  metrics::Counter& http_pings;              ///< HTTP /ping answers
+  metrics::Counter& batches_uploaded;        ///< batches acked by the collector
+  metrics::Counter& results_uploaded;        ///< results in acked batches
   metrics::Counter& upload_attempts_failed;  ///< POSTs that failed (each retry counted)
   metrics::Counter& dropped_buffer_full;     ///< results dropped: buffer full
   metrics::Counter& dropped_rejected;        ///< results dropped: collector rejected (4xx)
   metrics::Counter& dropped_retries;         ///< results dropped: retries exhausted
-  metrics::Counter& pulls_ok;            ///< pinglist pulls answered 200 or 304
-  metrics::Counter& pulls_failed;        ///< pinglist pulls that failed (transport, 5xx, 404)
-  metrics::Counter& pinglists_rejected;  ///< malformed pinglists (last good one kept)
+  metrics::Counter& pulls_ok;                ///< pinglist pulls answered 200 or 304
+  metrics::Counter& pulls_failed;            ///< pinglist pulls that failed (transport, 5xx, 404)
+  metrics::Counter& pinglists_rejected;      ///< malformed pinglists (last good one kept)
   metrics::Counter& heartbeats_failed;
-  metrics::Gauge& peers;                 ///< scheduled probe tasks
-  metrics::Gauge& probing;               ///< 1 while a pinglist is being probed
-  metrics::Gauge& inflight;              ///< probes in flight
-  metrics::Gauge& tcp_connections;       ///< open TCP responder connections
+  metrics::Gauge& peers;            ///< scheduled probe tasks
+  metrics::Gauge& probing;          ///< 1 while a pinglist is being probed
+  metrics::Gauge& inflight;         ///< probes in flight
+  metrics::Gauge& tcp_connections;  ///< open TCP responder connections
 
   /// Sets pingmesh_agent_pinglist_info{version} to 1 for this version (0 for the previous one).
   void set_pinglist_version(const std::string& version);

@@ -6,11 +6,16 @@ namespace pingmesh::agent {
 
 std::string_view to_string(Outcome o) {
   switch (o) {
-    case Outcome::kOk: return "ok";
-    case Outcome::kDrop: return "drop";
-    case Outcome::kTimeout: return "timeout";
-    case Outcome::kRefused: return "refused";
-    case Outcome::kError: return "error";
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kDrop:
+      return "drop";
+    case Outcome::kTimeout:
+      return "timeout";
+    case Outcome::kRefused:
+      return "refused";
+    case Outcome::kError:
+      return "error";
   }
   return "error";
 }
@@ -31,11 +36,15 @@ uint32_t syn_retransmits_from_connect_time(uint32_t connect_us) {
 Outcome classify_tcp_connect(int so_error, uint32_t retransmits, bool timed_out) {
   if (timed_out) return Outcome::kTimeout;
   switch (so_error) {
-    case 0: return retransmits > 0 ? Outcome::kDrop : Outcome::kOk;
+    case 0:
+      return retransmits > 0 ? Outcome::kDrop : Outcome::kOk;
     case ECONNREFUSED:
-    case ECONNRESET: return Outcome::kRefused;
-    case ETIMEDOUT: return Outcome::kTimeout;
-    default: return Outcome::kError;
+    case ECONNRESET:
+      return Outcome::kRefused;
+    case ETIMEDOUT:
+      return Outcome::kTimeout;
+    default:
+      return Outcome::kError;
   }
 }
 

@@ -9,7 +9,8 @@ namespace {
 
 std::vector<ProbeResult> make(int n, int first_seq) {
   std::vector<ProbeResult> v(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)].seq = static_cast<uint32_t>(first_seq + i);
+  for (int i = 0; i < n; ++i)
+    v[static_cast<std::size_t>(i)].seq = static_cast<uint32_t>(first_seq + i);
   return v;
 }
 

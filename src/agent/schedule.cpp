@@ -16,8 +16,8 @@ Scheduler::Scheduler(ScheduleOptions options) : options_(options) {
 }
 
 std::string Scheduler::task_key(const model::PinglistEntry& e) {
-  return fmt::format("{}|{}|{}|{}|{}", e.target, e.address.to_string(), model::to_string(e.protocol),
-                     e.port, e.dscp);
+  return fmt::format("{}|{}|{}|{}|{}|{}", e.target, e.address.to_string(),
+                     model::to_string(e.protocol), e.port, e.dscp, e.payload_bytes);
 }
 
 int64_t Scheduler::due_at(const ProbeTask& t, uint64_t cycle) const {
@@ -25,7 +25,8 @@ int64_t Scheduler::due_at(const ProbeTask& t, uint64_t cycle) const {
   auto span = static_cast<int64_t>(options_.jitter_fraction * static_cast<double>(t.interval_us));
   if (span <= 0) return base;
   // Keyed by the phase (a stable hash of the task), not the run-local id: deterministic.
-  uint64_t h = hash::combine(hash::combine(options_.seed, static_cast<uint64_t>(t.phase_us)), cycle);
+  uint64_t h =
+      hash::combine(hash::combine(options_.seed, static_cast<uint64_t>(t.phase_us)), cycle);
   int64_t jitter = static_cast<int64_t>(h % static_cast<uint64_t>(2 * span + 1)) - span;
   return base + jitter;
 }
@@ -117,14 +118,13 @@ void Scheduler::refill(int64_t now_us) {
     tokens_ = cap;
     refilled_ = true;
   } else if (now_us > last_refill_us_) {
-    tokens_ = std::min(cap, tokens_ + options_.max_rate *
-                                          static_cast<double>(now_us - last_refill_us_) / 1e6);
+    tokens_ = std::min(
+        cap, tokens_ + options_.max_rate * static_cast<double>(now_us - last_refill_us_) / 1e6);
   }
   last_refill_us_ = std::max(last_refill_us_, now_us);
 }
 
-void Scheduler::take_due(int64_t now_us, std::size_t inflight,
-                         std::vector<const ProbeTask*>* out) {
+void Scheduler::take_due(int64_t now_us, std::size_t inflight, std::vector<const ProbeTask*>* out) {
   refill(now_us);
   while (!queue_.empty() && queue_.begin()->first <= now_us) {
     if (inflight >= options_.max_inflight) {

@@ -1,11 +1,11 @@
 #pragma once
-/// The probe schedule: every (target, address, protocol, port, DSCP) of the pinglist is a task
-/// with its own interval. A task's probes sit on a grid `k * interval + phase`, the phase taken
-/// from a stable hash of the task and the agent, plus a bounded deterministic jitter per cycle, so
-/// probes spread evenly over the interval and never burst. A global rate cap (token bucket) and
-/// an in-flight cap defer probes instead of bunching them; a deferred probe fires late once and
-/// the next one returns to the grid (no catch-up burst). Pure logic: time is passed in (monotonic
-/// microseconds), so tests drive it with an injected clock. Not thread-safe.
+/// The probe schedule: every (target, address, protocol, port, DSCP, payload) of the pinglist is
+/// a task with its own interval. A task's probes sit on a grid `k * interval + phase`, the phase
+/// taken from a stable hash of the task and the agent, plus a bounded deterministic jitter per
+/// cycle, so probes spread evenly over the interval and never burst. A global rate cap (token
+/// bucket) and an in-flight cap defer probes instead of bunching them; a deferred probe fires late
+/// once and the next one returns to the grid (no catch-up burst). Pure logic: time is passed in
+/// (monotonic microseconds), so tests drive it with an injected clock. Not thread-safe.
 
 #include <cstddef>
 #include <cstdint>
@@ -26,9 +26,9 @@ struct ScheduleOptions {
   /// Floor of any task's interval; the paper's 10 s unless the lab override lowers it.
   uint32_t min_interval_ms = model::kMinIntervalMs;
   uint32_t max_payload_bytes = model::kMaxPayloadBytes;  ///< payloads above are clamped
-  int64_t slot_us = 2000;        ///< timer granularity: probes due in one slot fire together
-  double jitter_fraction = 0.05;  ///< per-cycle jitter, +- this fraction of the interval
-  double max_rate = 1000;         ///< probes per second over all tasks; <= 0 = unlimited
+  int64_t slot_us = 2000;           ///< timer granularity: probes due in one slot fire together
+  double jitter_fraction = 0.05;    ///< per-cycle jitter, +- this fraction of the interval
+  double max_rate = 1000;           ///< probes per second over all tasks; <= 0 = unlimited
   std::size_t max_inflight = 1000;  ///< probes in flight at once
   uint64_t seed = 0;  ///< per-agent seed (hash of its name) so agents do not share phases
 };
@@ -66,8 +66,8 @@ class Scheduler {
   explicit Scheduler(ScheduleOptions options);
 
   /// Replaces the task set with the entries of a pinglist. Tasks whose key (target, address,
-  /// protocol, port, dscp) and interval are unchanged keep their schedule; others start at their
-  /// phase within the next interval.
+  /// protocol, port, dscp, payload) and interval are unchanged keep their schedule; others start at
+  /// their phase within the next interval.
   ApplyStats apply(const std::vector<model::PinglistEntry>& entries, int64_t now_us);
   /// Drops every task (kill switch, no pinglist).
   void clear();

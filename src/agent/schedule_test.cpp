@@ -12,8 +12,8 @@ model::PinglistEntry entry(int i, uint32_t interval_ms = 10000,
                            model::Protocol proto = model::Protocol::kTcp) {
   model::PinglistEntry e;
   e.target = "srv" + std::to_string(i);
-  e.address = *net::IpAddress::parse("10.0." + std::to_string(i / 250) + "." +
-                                     std::to_string(i % 250 + 1));
+  e.address =
+      *net::IpAddress::parse("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
   e.protocol = proto;
   e.port = proto == model::Protocol::kIcmp ? 0 : 9001;
   e.interval_ms = interval_ms;

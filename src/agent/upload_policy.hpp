@@ -20,7 +20,7 @@ struct BackoffPolicy {
   int64_t initial_ms = 500;
   int64_t max_ms = 30000;
   double multiplier = 2.0;
-  double jitter = 0.5;       ///< the delay is drawn from [d * (1 - jitter), d]
+  double jitter = 0.5;        ///< the delay is drawn from [d * (1 - jitter), d]
   uint32_t max_attempts = 5;  ///< attempts per batch before it is dropped (>= 1)
 };
 

@@ -57,8 +57,8 @@ void Uploader::run() {
   http::Client client;  // one per thread (libcurl handles are not shared)
   client_ = &client;
   while (!stopping_) {
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(options_.batch_interval_ms);
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.batch_interval_ms);
     buffer_.wait_for(options_.batch_size, deadline);
     if (stopping_) break;
     // Send full batches back to back; a partial one only when its time is up.
@@ -84,7 +84,8 @@ void Uploader::upload(std::vector<ProbeResult> results, bool final_attempt) {
   req.url = options_.url;
   req.timeout = std::chrono::milliseconds(options_.request_timeout_ms);
   req.headers = {{"content-type", "application/x-protobuf"}, {"content-encoding", "snappy"}};
-  if (!options_.token.empty()) req.headers.emplace_back("authorization", "Bearer " + options_.token);
+  if (!options_.token.empty())
+    req.headers.emplace_back("authorization", "Bearer " + options_.token);
   req.body = encode_batch(build_batch(identity_(), batch_id, results, dropped_before));
   results.clear();
   results.shrink_to_fit();

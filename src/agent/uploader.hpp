@@ -34,8 +34,8 @@ struct UploaderOptions {
 class Uploader {
  public:
   /// `identity` is called per batch (the agent learns its DC and rack from its pinglist).
-  Uploader(UploaderOptions options, std::function<AgentIdentity()> identity,
-           ResultBuffer& buffer, AgentMetrics& metrics);
+  Uploader(UploaderOptions options, std::function<AgentIdentity()> identity, ResultBuffer& buffer,
+           AgentMetrics& metrics);
   ~Uploader();
   void start();
   /// Stops the thread after one last attempt (no retries) to upload what is buffered; what

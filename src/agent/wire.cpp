@@ -45,8 +45,7 @@ void encode_udp_probe(std::span<uint8_t> buf, UdpType type, uint32_t seq, uint64
   put64(buf.data() + 12, token);
 }
 
-bool decode_udp_probe(std::span<const uint8_t> buf, UdpType* type, uint32_t* seq,
-                      uint64_t* token) {
+bool decode_udp_probe(std::span<const uint8_t> buf, UdpType* type, uint32_t* seq, uint64_t* token) {
   if (buf.size() < kUdpHeaderBytes || buf.size() > kMaxDatagramBytes) return false;
   if (std::memcmp(buf.data(), kMagic, 4) != 0 || buf[4] != kVersion) return false;
   if (buf[5] != static_cast<uint8_t>(UdpType::kRequest) &&
@@ -77,8 +76,7 @@ uint16_t internet_checksum(std::span<const uint8_t> buf) {
   return static_cast<uint16_t>(~sum);
 }
 
-void encode_icmp_echo(std::span<uint8_t> buf, bool v6, uint16_t id, uint16_t seq,
-                      uint64_t token) {
+void encode_icmp_echo(std::span<uint8_t> buf, bool v6, uint16_t id, uint16_t seq, uint64_t token) {
   std::memset(buf.data(), 0, buf.size());
   buf[0] = v6 ? 128 : 8;  // echo request
   buf[4] = static_cast<uint8_t>(id >> 8);
@@ -93,8 +91,8 @@ void encode_icmp_echo(std::span<uint8_t> buf, bool v6, uint16_t id, uint16_t seq
   }
 }
 
-bool decode_icmp_echo_reply(std::span<const uint8_t> buf, bool v6, bool has_ip_header,
-                            uint16_t* id, uint16_t* seq, uint64_t* token) {
+bool decode_icmp_echo_reply(std::span<const uint8_t> buf, bool v6, bool has_ip_header, uint16_t* id,
+                            uint16_t* seq, uint64_t* token) {
   if (has_ip_header) {
     if (buf.empty()) return false;
     std::size_t ihl = static_cast<std::size_t>(buf[0] & 0x0f) * 4;
@@ -169,7 +167,8 @@ HttpResponseParser::State HttpResponseParser::parse_head() {
     if (colon == std::string_view::npos) continue;
     std::string_view name = field.substr(0, colon);
     std::string_view value = field.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (iequals(name, "content-length")) {
       auto [q, e2] = std::from_chars(value.data(), value.data() + value.size(), content_length_);

@@ -31,8 +31,8 @@ bool make_udp_reply(std::span<uint8_t> buf);
 /// is filled in; for ICMPv6 the kernel computes it.
 void encode_icmp_echo(std::span<uint8_t> buf, bool v6, uint16_t id, uint16_t seq, uint64_t token);
 /// Parses an echo reply. `has_ip_header`: raw IPv4 sockets deliver the IP header first.
-bool decode_icmp_echo_reply(std::span<const uint8_t> buf, bool v6, bool has_ip_header,
-                            uint16_t* id, uint16_t* seq, uint64_t* token);
+bool decode_icmp_echo_reply(std::span<const uint8_t> buf, bool v6, bool has_ip_header, uint16_t* id,
+                            uint16_t* seq, uint64_t* token);
 /// The Internet checksum (RFC 1071).
 uint16_t internet_checksum(std::span<const uint8_t> buf);
 

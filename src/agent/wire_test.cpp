@@ -86,7 +86,8 @@ TEST(Wire, HttpParserEdgeCases) {
   EXPECT_EQ(c.feed("garbage\r\n\r\n"), HttpResponseParser::State::kError);
   HttpResponseParser d;
   EXPECT_EQ(d.feed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabc"),
-            HttpResponseParser::State::kError) << "more body than announced";
+            HttpResponseParser::State::kError)
+      << "more body than announced";
   HttpResponseParser e;
   EXPECT_EQ(e.feed(std::string(9000, 'a')), HttpResponseParser::State::kError) << "head cap";
 }
