@@ -150,6 +150,12 @@ def _scalar(v):
 
 def load_topology(spec):
     """spec: a JSON or YAML file, or DCSxRACKSxHOSTS (e.g. 2x2x2)."""
+    if not os.path.isfile(spec):
+        for cand in (os.path.join(LAB_DIR, "topologies", spec + ext)
+                     for ext in ("", ".json", ".yaml", ".yml")):
+            if os.path.isfile(cand):
+                spec = cand
+                break
     if os.path.isfile(spec):
         text = open(spec).read()
         raw = parse_flat_yaml(text) if spec.endswith((".yaml", ".yml")) else json.loads(text)
@@ -748,11 +754,11 @@ def resolve_router(nodes, name):
     raise LabError(f"no router {name!r} (a ToR d1r1t or rack d1r1, spine d1s1, border d1b)")
 
 
-def resolve_target(nodes, target, direction):
+def resolve_target(nodes, target, direction, base=False):
     """Where a link fault acts: [(netns, iif, oif)] for filter rules (patterns end in '*'), and
     [(netns, dev)] egress devices for netem."""
     kind, _, what = target.partition(":")
-    if not what:
+    if not what and kind != "server":
         kind, what = "host", kind
     up, down = direction in ("both", "up"), direction in ("both", "down")
     rules, egress = [], []
@@ -808,11 +814,14 @@ def resolve_target(nodes, target, direction):
         ba, bb = nodes.get(f"d{a}b"), nodes.get(f"d{b}b")
         if not ba or not bb or a == b:
             raise LabError(f"no inter-DC link {what!r}")
+        # The topology's delay runs on the first border, faults on the second: a second delay
+        # line in the same namespace would count from the same receive timestamp and not add.
+        near, far = (ba, f"d{b}") if base else (bb, f"d{a}")
         if up:
-            rules.append((ba["netns"], None, f"d{b}"))
+            rules.append((near["netns"], None, far) if base else (near["netns"], far, None))
             egress.append((ba["netns"], f"d{b}"))
         if down:
-            rules.append((ba["netns"], f"d{b}", None))
+            rules.append((near["netns"], far, None) if base else (near["netns"], None, far))
             egress.append((bb["netns"], f"d{a}"))
     elif kind == "server":
         b = nodes["d1b"]
@@ -952,7 +961,7 @@ def apply_fault(st, nodes, f):
                 nft(at, f"add rule inet pmlab faults {m} counter drop comment \"{tag}\"\n")
         f["rules"].append({"type": "nft", "netns": at})
     elif kind == "delay":
-        rules, egress = resolve_target(nodes, f["target"], f["dir"])
+        rules, egress = resolve_target(nodes, f["target"], f["dir"], base=bool(f.get("base")))
         method = f.get("method", "auto")
         if method == "auto":
             method = "netem" if st.get("netem") and egress else "nfqueue"
@@ -1076,12 +1085,6 @@ def remove_fault(st, f):
         peers = {nodes[t]["ports"][dev]["peer"] for ns, dev in f.get("devs", [])
                  for t in [by_ns[ns]] if dev in nodes[t]["ports"]}
         reconfigure(topo, nodes, sorted(touched | peers))
-        if not any(x["kind"] == "down" and x["id"] != f["id"] for x in st["faults"]):
-            dcs = {nodes[n]["dc"] for n in touched | peers}
-            try:
-                wait_for_traffic({k: n for k, n in nodes.items() if n["dc"] in dcs}, quiet=True)
-            except LabError as e:
-                log(f"warning: {e}")
     if f["kind"] == "freeze":
         for pid in f.get("frozen", []):
             try:
@@ -1236,17 +1239,25 @@ def cmd_undo(args):
         st = require_lab()
         ids = [f["id"] for f in st["faults"] if not f.get("base")] if args.id == "all" else \
             [int(args.id)]
+        relinked = False
         for i in ids:
             f = next((x for x in st["faults"] if x["id"] == i), None)
             if not f:
                 raise LabError(f"no fault {i}")
             stats = remove_fault(st, f)
+            relinked = relinked or f["kind"] == "down"
             msg = f"undone {i}: {describe_fault(f)}"
             if stats:
                 msg += (f" (delay line: {stats['packets']} packets, lateness p50 "
                         f"{stats['lateness_us']['p50']}us p99 {stats['lateness_us']['p99']}us "
                         f"max {stats['lateness_us']['max']}us)")
             print(msg)
+        if relinked and not any(x["kind"] == "down" for x in st["faults"]):
+            # Links came back: return once every host passes traffic again, as `up` does.
+            try:
+                wait_for_traffic(plan(st["topology"])[0], quiet=True)
+            except LabError as e:
+                log(f"warning: {e}")
     return 0
 
 
@@ -1352,6 +1363,7 @@ def main():
     p.add_argument("host")
     fp.set_defaults(fn=cmd_fault)
 
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("lab: needs root (network namespaces)", file=sys.stderr)
