@@ -12,7 +12,8 @@ BUILD_PKGS=(
 )
 # Tools used by tests and the lab: network namespaces, nftables, packet capture, HTTP load.
 TEST_PKGS=(
-  curl python3 iproute2 nftables iptables procps psmisc tcpdump libnetfilter-queue-dev libmnl-dev
+  curl python3 iproute2 iputils-ping ethtool nftables iptables procps psmisc tcpdump
+  libnetfilter-queue-dev libmnl-dev
 )
 # Real peers and servers the tests and benchmarks start.
 PEER_PKGS=(
