@@ -1,0 +1,292 @@
+// Collector benchmarks: in-process decode + aggregate throughput (results/s), the full ingest
+// path with the fsynced WAL, over HTTP on loopback, and matrix query latency over one hour of a
+// 100,000-server topology (20 DCs x 125 racks x 40 servers).
+//
+//   build-bench/bench/collector/collector_bench --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+#include <snappy.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "collector/collector.hpp"
+#include "common/router.hpp"
+
+namespace pc = pingmesh::collector;
+namespace v1 = pingmesh::v1;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kStart = 1'700'000'400;  // a multiple of 600
+
+/// Snappy-compressed batches: `agents` agents (40 per rack, 25 racks per DC), each probing
+/// `peers` peers once (TCP; RTT lognormal around 250 us; 0.1 % drops).
+std::vector<std::string> make_batches(int agents, int peers, int64_t ts_s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> rtt(std::log(250.0), 0.4);
+  std::bernoulli_distribution drop(0.001);
+  std::vector<std::string> out;
+  auto name = [](int s) { return "srv" + std::to_string(s); };
+  auto rack = [](int s) { return "rack" + std::to_string(s / 40); };
+  auto dc = [](int s) { return "dc" + std::to_string(s / 1000); };
+  for (int a = 0; a < agents; ++a) {
+    v1::ResultBatch b;
+    b.set_agent(name(a));
+    b.set_dc(dc(a));
+    b.set_rack(rack(a));
+    b.set_batch_id(seed * 1'000'000 + static_cast<uint64_t>(a));
+    for (int p = 0; p < peers; ++p) {
+      int t = (a + 1 + p * 7) % agents;
+      auto* peer = b.add_peers();
+      peer->set_name(name(t));
+      peer->set_dc(dc(t));
+      peer->set_rack(rack(t));
+      auto* r = b.add_results();
+      r->set_peer(static_cast<uint32_t>(p));
+      r->set_timestamp_us(ts_s * 1'000'000 + p * 1000);
+      r->set_protocol(v1::TCP);
+      r->set_port(9001);
+      bool d = drop(rng);
+      r->set_outcome(d ? v1::DROP : v1::OK);
+      r->set_rtt_us(static_cast<uint32_t>(d ? 3'000'000 : rtt(rng)));
+    }
+    std::string raw = b.SerializeAsString(), z;
+    snappy::Compress(raw.data(), raw.size(), &z);
+    out.push_back(std::move(z));
+  }
+  return out;
+}
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("pingmesh_bench_" + name + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+/// Decode (snappy + protobuf on an arena) and aggregate, one thread: the CPU per result of the
+/// pure path.
+void BM_DecodeAggregate(benchmark::State& state) {
+  const int agents = 1000, peers = static_cast<int>(state.range(0));
+  auto batches = make_batches(agents, peers, kStart + 10, 1);
+  pc::Names names;
+  pc::Aggregator agg({.window_s = 60, .grace_s = 3600}, &names);
+  std::size_t i = 0;
+  int64_t results = 0;
+  std::string error;
+  for (auto _ : state) {
+    google::protobuf::Arena arena;
+    auto* b = google::protobuf::Arena::CreateMessage<v1::ResultBatch>(&arena);
+    if (!pc::decode_batch(batches[i], pc::BodyFormat::kSnappy, b, &error)) {
+      state.SkipWithError(error.c_str());
+      break;
+    }
+    results += static_cast<int64_t>(agg.add(*b, (kStart + 30) * 1'000'000).accepted);
+    i = (i + 1) % batches.size();
+  }
+  state.counters["results/s"] = benchmark::Counter(static_cast<double>(results),
+                                                    benchmark::Counter::kIsRate);
+  state.counters["ns/result"] = benchmark::Counter(
+      static_cast<double>(results), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["live_aggregates"] = static_cast<double>(agg.cell_count());
+}
+BENCHMARK(BM_DecodeAggregate)->Arg(500)->Arg(2500)->Unit(benchmark::kMicrosecond);
+
+/// The full in-process ingest path (decode, dedup, aggregate, WAL append with group commit and
+/// fdatasync) from `threads` concurrent callers, as the HTTP handlers run it.
+void BM_IngestWithWal(benchmark::State& state) {
+  static std::unique_ptr<pc::Collector> coll;
+  static std::vector<std::string> batches;
+  static std::atomic<std::size_t> next{0};
+  if (state.thread_index() == 0) {
+    auto dir = temp_dir("ingest");
+    pc::CollectorOptions o;
+    o.data_dir = dir.string();
+    o.windows.grace_s = 3600;
+    o.clock_us = [] { return (kStart + 30) * 1'000'000; };
+    coll = std::make_unique<pc::Collector>(o, nullptr, nullptr);
+    batches = make_batches(1000, 2500, kStart + 10, 2);
+    next = 0;
+  }
+  int64_t results = 0;
+  for (auto _ : state) {
+    std::size_t i = next.fetch_add(1) % batches.size();
+    auto st = coll->ingest_body(batches[i], pc::BodyFormat::kSnappy);
+    results += static_cast<int64_t>(st.counts.accepted);
+  }
+  state.counters["results/s"] = benchmark::Counter(static_cast<double>(results),
+                                                    benchmark::Counter::kIsRate);
+  if (state.thread_index() == 0) coll.reset();
+}
+BENCHMARK(BM_IngestWithWal)->Threads(1)->Threads(2)->Threads(4)->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+/// End to end over HTTP on loopback: 4 client threads POST snappy batches to an in-process
+/// collector server (2 I/O threads). Client and server share the machine's CPUs.
+void BM_HttpIngest(benchmark::State& state) {
+  static std::unique_ptr<pc::Collector> coll;
+  static std::unique_ptr<pingmesh::http::Router> router;
+  static std::unique_ptr<pingmesh::http::Server> server;
+  static std::vector<std::string> batches;
+  static std::atomic<std::size_t> next{0};
+  if (state.thread_index() == 0) {
+    auto dir = temp_dir("http");
+    pc::CollectorOptions o;
+    o.data_dir = dir.string();
+    o.windows.grace_s = 3600;
+    o.clock_us = [] { return (kStart + 30) * 1'000'000; };
+    o.agent_token = "t";
+    coll = std::make_unique<pc::Collector>(o, nullptr, nullptr);
+    router = std::make_unique<pingmesh::http::Router>();
+    coll->register_routes(*router);
+    server = std::make_unique<pingmesh::http::Server>(
+        pingmesh::http::ServerOptions{.address = "127.0.0.1", .port = 0, .threads = 2},
+        [](const pingmesh::http::Request& r) {
+          pingmesh::http::Request copy = r;
+          return router->dispatch(copy);
+        });
+    server->start();
+    batches = make_batches(1000, 2500, kStart + 10, 3);
+    next = 0;
+  }
+  pingmesh::http::Client client;
+  pingmesh::http::ClientRequest req;
+  req.method = "POST";
+  req.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/results";
+  req.headers = {{"Content-Type", "application/x-protobuf"},
+                 {"Content-Encoding", "snappy"},
+                 {"Authorization", "Bearer t"}};
+  int64_t results = 0;
+  for (auto _ : state) {
+    req.body = batches[next.fetch_add(1) % batches.size()];
+    auto r = client.perform(req);
+    if (r.status != 200) {
+      state.SkipWithError(("HTTP " + std::to_string(r.status) + " " + r.body).c_str());
+      break;
+    }
+    results += 2500;
+  }
+  state.counters["results/s"] = benchmark::Counter(static_cast<double>(results),
+                                                    benchmark::Counter::kIsRate);
+  if (state.thread_index() == 0) {
+    server.reset();
+    router.reset();
+    coll.reset();
+  }
+}
+BENCHMARK(BM_HttpIngest)->Threads(4)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+/// One hour of stored data for a 100,000-server topology: 20 DCs x 125 racks (x 40 servers).
+/// Every intra-DC rack pair gets 240 probes a minute (server i of rack x -> server i of rack y,
+/// every 10 s); rack-pair minute tiles are written for dc0 and dc1 (a DC's rack matrix reads only
+/// its own tiles), DC-pair tiles for all DCs; the collector then rolls them up.
+struct QueryFixture {
+  static constexpr int kDcs = 20, kRacks = 125;
+  fs::path dir = temp_dir("query");
+  std::unique_ptr<pc::Collector> coll;
+  int64_t end_s = kStart + 3600 + 420;  // "now": the last hour is not aligned to 10 minutes
+
+  QueryFixture() {
+    std::mt19937_64 rng(9);
+    std::vector<pc::Stats> pool(64);  // distinct rack-pair minutes, reused (generation speed)
+    for (auto& s : pool) {
+      std::lognormal_distribution<double> rtt(std::log(200.0 + 100.0 * (rng() % 5)), 0.35);
+      for (int i = 0; i < 240; ++i) {
+        double v = rtt(rng);
+        s.add(pc::Protocol::kTcp, i == 0 && rng() % 4 == 0 ? pc::Outcome::kDrop : pc::Outcome::kOk,
+              static_cast<uint32_t>(v), pc::Sketch::index_of(v));
+      }
+    }
+    std::vector<pc::NameRow> names;
+    uint32_t rack_id = 1;
+    std::vector<std::vector<uint32_t>> racks(kDcs);
+    for (uint32_t d = 1; d <= kDcs; ++d) {
+      names.push_back({pc::NameKind::kDc, d, "dc" + std::to_string(d - 1), 0, 0});
+      for (int r = 0; r < kRacks; ++r, ++rack_id) {
+        names.push_back({pc::NameKind::kRack, rack_id, "rack" + std::to_string(r), d, d});
+        racks[d - 1].push_back(rack_id);
+      }
+    }
+    {
+      fs::create_directories(dir);
+      auto store = pc::open_sqlite_store((dir / "collector.db").string());
+      for (int64_t m = 0; m < 60 + 7; ++m) {
+        int64_t t = kStart + m * 60;
+        std::vector<pc::Tile> tiles;
+        pc::Cells dcp;
+        for (uint32_t d = 1; d <= kDcs; ++d) {
+          for (uint32_t e = 1; e <= kDcs; ++e) {
+            dcp.merge({d, e, 2, 0}, 0, pool[(d * 31 + e + m) % pool.size()]);
+          }
+        }
+        std::vector<uint32_t> all(dcp.size());
+        for (uint32_t c = 0; c < dcp.size(); ++c) all[c] = c;
+        tiles.push_back({{pc::Level::kDcPair, 0, 60, t}, pc::encode_tile(dcp, all)});
+        for (uint32_t d = 1; d <= 2; ++d) {
+          pc::Cells cells;
+          for (uint32_t x : racks[d - 1]) {
+            for (uint32_t y : racks[d - 1]) {
+              cells.merge({x, y, 2, 0}, d, pool[(x * 7 + y * 13 + m) % pool.size()]);
+            }
+          }
+          std::vector<uint32_t> list(cells.size());
+          for (uint32_t c = 0; c < cells.size(); ++c) list[c] = c;
+          tiles.push_back({{pc::Level::kRackPair, d, 60, t}, pc::encode_tile(cells, list)});
+        }
+        std::vector<std::pair<std::string, int64_t>> meta{{"flushed_until", t + 60}};
+        if (m == 0) {
+          for (int64_t g : {600, 3600, 86400}) {
+            meta.emplace_back("rolled_until_" + std::to_string(g), kStart / g * g);
+          }
+        }
+        store->write(tiles, m == 0 ? names : std::vector<pc::NameRow>{}, meta);
+      }
+    }
+    pc::CollectorOptions o;
+    o.data_dir = dir.string();
+    o.clock_us = [this] { return end_s * 1'000'000; };
+    coll = std::make_unique<pc::Collector>(o, nullptr, nullptr);
+    for (int i = 0; i < 20; ++i) coll->tick();  // roll-ups: one window per granularity per tick
+  }
+  ~QueryFixture() {
+    coll.reset();
+    fs::remove_all(dir);
+  }
+};
+
+QueryFixture& query_fixture() {
+  static QueryFixture f;
+  return f;
+}
+
+void run_matrix(benchmark::State& state, const std::string& query) {
+  auto& f = query_fixture();
+  pingmesh::http::Request req;
+  req.method = "GET";
+  req.path = "/api/v1/matrix";
+  req.query = query + "&from=" + std::to_string(f.end_s - 3600) + "&to=" + std::to_string(f.end_s);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    auto r = f.coll->handle_matrix(req);
+    if (r.status != 200) {
+      state.SkipWithError(r.body.c_str());
+      break;
+    }
+    bytes = r.body.size();
+  }
+  state.counters["response_bytes"] = static_cast<double>(bytes);
+}
+
+void BM_MatrixRack1h(benchmark::State& state) {
+  run_matrix(state, state.range(0) ? "level=rack&dc=dc0&metric=p99" : "level=rack&dc=dc0&metric=loss");
+}
+BENCHMARK(BM_MatrixRack1h)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
+
+void BM_MatrixDc1h(benchmark::State& state) { run_matrix(state, "level=dc&metric=p99"); }
+BENCHMARK(BM_MatrixDc1h)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
