@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "controller/openapi.hpp"
 #include "model/document.hpp"
 #include "model/topology_json.hpp"
 #include "topology/store.hpp"
@@ -553,6 +554,18 @@ void add_process_routes(http::Router& router, metrics::Registry& registry,
     r.shared_body = doc;
     return r;
   });
+}
+
+std::shared_ptr<http::Router> build_router(const std::vector<RoutePart>& parts,
+                                           metrics::Registry& registry) {
+  auto router = std::make_shared<http::Router>();
+  std::vector<json> fragments;
+  for (const auto& part : parts) {
+    part.add_routes(*router);
+    if (!part.openapi.is_null()) fragments.push_back(part.openapi);
+  }
+  add_process_routes(*router, registry, openapi_document(fragments));
+  return router;
 }
 
 http::Handler make_handler(std::shared_ptr<const http::Router> router,

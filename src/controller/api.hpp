@@ -5,8 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "common/http.hpp"
 #include "common/metrics.hpp"
@@ -64,6 +66,19 @@ class Api {
 /// GET /api/v1/openapi.json (`openapi`, the merged document of the process's routes).
 void add_process_routes(http::Router& router, metrics::Registry& registry,
                         const nlohmann::json& openapi);
+
+/// A contributor of routes to a process's router (the controller API; later the collector and the
+/// UI), with the OpenAPI fragment that documents them (null for the controller, whose document
+/// is the base; see merge_openapi).
+struct RoutePart {
+  std::function<void(http::Router&)> add_routes;
+  nlohmann::json openapi;
+};
+
+/// Builds the router of a process from its parts, plus the process routes (/metrics, /healthz,
+/// /api/v1/openapi.json with the merged document).
+std::shared_ptr<http::Router> build_router(const std::vector<RoutePart>& parts,
+                                           metrics::Registry& registry);
 
 /// The http::Server handler of a router: dispatches, and counts every rejected request
 /// (status >= 400) in pingmesh_api_rejected_requests_total{reason}. The router must not change

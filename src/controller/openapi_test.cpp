@@ -39,10 +39,9 @@ TEST(OpenApi, DocumentMatchesTheRegisteredRoutes) {
   o.background = false;
   TopologyService service(&store, &pinglists, o);
   Api api(service, pinglists, registry, {});
-  http::Router router;
-  api.add_routes(router);
+  auto router_ptr = build_router({{[&](http::Router& r) { api.add_routes(r); }, nullptr}}, registry);
+  const http::Router& router = *router_ptr;
   auto doc = openapi_document();
-  add_process_routes(router, registry, doc);
 
   std::set<std::pair<std::string, std::string>> routes, documented;
   for (const auto& [method, pattern] : router.routes()) routes.emplace(lower(method), pattern);

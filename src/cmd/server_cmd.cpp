@@ -1,0 +1,190 @@
+// `pingmesh server`: the central process (controller API today; collector, analyzer and UI join
+// the same router as RouteParts). Wiring only: the work is in src/controller and its stages.
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "cmd/commands.hpp"
+#include "common/http.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "controller/api.hpp"
+#include "controller/server_config.hpp"
+#include "controller/topology_service.hpp"
+#include "model/document.hpp"
+#include "model/topology_json.hpp"
+#include "pinglist/service.hpp"
+#include "topology/store.hpp"
+
+namespace pingmesh::cmd {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot read the file");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string url_host(const std::string& host) {
+  return host.find(':') == std::string::npos ? host : "[" + host + "]";
+}
+
+/// Imports a topology file (JSON or YAML) through the service, so it is validated like an API
+/// import.
+void import_file(controller::TopologyService& service, const std::string& path) {
+  auto doc = model::parse_document(read_file(path), path);
+  model::Topology t;
+  try {
+    t = model::topology_from_json(doc, service.limits());
+  } catch (const model::ValidationError& e) {
+    throw std::runtime_error(path + ": " + e.field() + ": " + e.message());
+  }
+  service.import(t);
+  spdlog::info("server: imported {}: {} DCs, {} racks, {} servers, {} rules", path, t.dcs.size(),
+               t.racks.size(), t.servers.size(), t.rules.size());
+}
+
+int run_server(controller::ServerConfig cfg) {
+  log::init(cfg.log_level);
+  controller::check_server_config(cfg);
+  auto listen = controller::parse_listen(cfg.listen);
+  if (cfg.min_interval_ms < model::kMinIntervalMs) {
+    spdlog::warn("server: --min-interval-ms {} is below the 10000 ms safety floor; use it only "
+                 "in a lab",
+                 cfg.min_interval_ms);
+  }
+  if (cfg.admin_token.empty()) {
+    spdlog::warn("server: no admin token configured (--admin-token or PINGMESH_ADMIN_TOKEN): "
+                 "changes are accepted only from loopback clients");
+  }
+  if (cfg.agent_token.empty()) {
+    spdlog::info("server: no agent token configured: heartbeats are accepted from anyone");
+  }
+
+  // Block the stop signals before any thread starts, so every thread inherits the mask and the
+  // main thread alone receives them in sigwait().
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  metrics::Registry registry;
+  metrics::register_process_metrics(registry);
+  auto store = topology::open_sqlite_store(cfg.db);
+  pinglist::PinglistService pinglists(&registry);
+  controller::TopologyServiceOptions topo_options;
+  topo_options.limits.min_interval_ms = cfg.min_interval_ms;
+  controller::TopologyService topology(store.get(), &pinglists, topo_options, &registry);
+  if (!cfg.import_file.empty()) import_file(topology, cfg.import_file);
+
+  controller::ApiOptions api_options;
+  api_options.auth = {cfg.admin_token, cfg.agent_token};
+  api_options.heartbeat_interval_s = cfg.heartbeat_interval_s;
+  controller::Api api(topology, pinglists, registry, api_options);
+  // Later stages add their RoutePart here (collector ingest/query, UI files).
+  auto router = controller::build_router(
+      {{[&api](http::Router& r) { api.add_routes(r); }, nullptr}}, registry);
+
+  http::ServerOptions http_options;
+  http_options.address = listen.host;
+  http_options.port = listen.port;
+  http_options.threads = cfg.threads;
+  http_options.max_body_bytes = cfg.max_body_bytes;
+  http::Server server(http_options, controller::make_handler(router, registry));
+  server.start();
+  registry.gauge_fn("pingmesh_http_bad_requests",
+                    "Requests refused before routing (malformed HTTP, body over the limit: 413).",
+                    [&server] { return static_cast<double>(server.stats().bad_requests); });
+  registry.gauge_fn("pingmesh_http_requests", "HTTP requests served since start.",
+                    [&server] { return static_cast<double>(server.stats().requests); });
+  registry.gauge_fn("pingmesh_http_open_connections", "Open HTTP connections.",
+                    [&server] { return static_cast<double>(server.stats().open_connections); });
+  registry.gauge_fn("pingmesh_http_connections_rejected",
+                    "Connections closed at once because of the connection limit.",
+                    [&server] { return static_cast<double>(server.stats().connections_rejected); });
+
+  auto snap = topology.snapshot();
+  spdlog::info("server: listening on http://{}:{}, db {}, {} DCs, {} servers{}",
+               url_host(listen.host), server.port(), cfg.db, snap->dcs.size(),
+               snap->servers.size(), snap->settings.stopped ? " (probing STOPPED)" : "");
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("server: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  topology.stop();
+  spdlog::info("server: stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_server_command(CLI::App& app, std::function<int()>* run) {
+  auto cfg = std::make_shared<controller::ServerConfig>();
+  auto config_file = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand(
+      "server",
+      "Run the controller: topology store, pinglist generation and the REST API on one port.\n"
+      "Every flag can also be set in a YAML --config file under the same name (e.g.\n"
+      "'listen: 0.0.0.0:9000'); flags win over the environment, which wins over the file.");
+  cmd->add_option("--listen", cfg->listen,
+                  "Address and port to serve HTTP on: 127.0.0.1:9000, [::1]:9000, 0.0.0.0:9000;\n"
+                  "port 0 picks a free port (logged at start)")
+      ->capture_default_str();
+  cmd->add_option("--db", cfg->db, "SQLite file holding the topology (created if missing)")
+      ->capture_default_str();
+  cmd->add_option("--config", *config_file, "YAML file with any of these flags as keys")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--admin-token", cfg->admin_token,
+                  "Bearer token required for every change (env PINGMESH_ADMIN_TOKEN). Without\n"
+                  "one, changes are accepted only from loopback clients");
+  cmd->add_option("--agent-token", cfg->agent_token,
+                  "Bearer token agents send with heartbeats (env PINGMESH_AGENT_TOKEN). Without\n"
+                  "one, heartbeats are accepted from anyone");
+  cmd->add_option("--threads", cfg->threads, "HTTP I/O threads")->capture_default_str();
+  cmd->add_option("--log-level", cfg->log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+  cmd->add_option("--min-interval-ms", cfg->min_interval_ms,
+                  "Smallest probe interval accepted in DCs and rules. Below 10000 only in a lab\n"
+                  "(logged as a warning)")
+      ->capture_default_str();
+  cmd->add_option("--import", cfg->import_file,
+                  "Topology file (JSON or YAML, see docs/CONFIG.md) imported at start, replacing\n"
+                  "the stored one")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--max-body-bytes", cfg->max_body_bytes,
+                  "Largest accepted request body; larger ones get 413")
+      ->capture_default_str();
+  cmd->add_option("--heartbeat-interval-s", cfg->heartbeat_interval_s,
+                  "Heartbeat period told to agents")
+      ->capture_default_str();
+
+  cmd->callback([run, cfg, config_file, cmd] {
+    *run = [cfg, config_file, cmd] {
+      controller::ServerConfig c = *cfg;
+      std::set<std::string> given;
+      for (const auto& key : controller::server_config_keys()) {
+        if (cmd->count("--" + key) > 0) given.insert(key);
+      }
+      if (!config_file->empty()) controller::load_server_config(*config_file, &c, given);
+      auto env = [&](const char* name, const char* key, std::string* out) {
+        const char* v = std::getenv(name);
+        if (v != nullptr && *v != '\0' && !given.contains(key)) *out = v;
+      };
+      env("PINGMESH_ADMIN_TOKEN", "admin-token", &c.admin_token);
+      env("PINGMESH_AGENT_TOKEN", "agent-token", &c.agent_token);
+      return run_server(std::move(c));
+    };
+  });
+}
+
+}  // namespace pingmesh::cmd

@@ -1,0 +1,71 @@
+#include "controller/server_config.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace pingmesh::controller {
+namespace {
+
+/// Writes `text` to a fresh temporary file and returns its path.
+std::string write_temp(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("pingmesh-config-" + std::to_string(::getpid()) + "-" +
+               std::to_string(std::hash<std::string>{}(text)) + ".yaml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(ServerConfig, ReadsKeysAndLetsFlagsWin) {
+  auto path = write_temp(
+      "listen: \"[::1]:9100\"\ndb: /tmp/x.db\nadmin_token: s3cret\nthreads: 4\n"
+      "min-interval-ms: 1000\nlog-level: debug\n");
+  ServerConfig c;
+  load_server_config(path, &c, {"db"});
+  EXPECT_EQ(c.listen, "[::1]:9100");
+  EXPECT_EQ(c.db, "./pingmesh.db");  // given as a flag: the file does not override it
+  EXPECT_EQ(c.admin_token, "s3cret");
+  EXPECT_EQ(c.threads, 4);
+  EXPECT_EQ(c.min_interval_ms, 1000u);
+  EXPECT_EQ(c.log_level, "debug");
+  check_server_config(c);
+  std::filesystem::remove(path);
+}
+
+TEST(ServerConfig, ErrorsNameFileAndLine) {
+  auto expect_error = [](const std::string& text, const std::string& want) {
+    auto path = write_temp(text);
+    ServerConfig c;
+    try {
+      load_server_config(path, &c);
+      ADD_FAILURE() << "no error for: " << text;
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(path + ":" + want, 0), 0u) << e.what();
+    }
+    std::filesystem::remove(path);
+  };
+  expect_error("db: a.db\nlisten_port: 9000\n", "2: unknown key 'listen_port'");
+  expect_error("threads: many\n", "1: threads: must be an integer");
+  expect_error("db: a\nthreads: 0\n", "2: threads");
+  expect_error("listen: nowhere\n", "1: listen:");
+  expect_error("log-level: loud\n", "1: log-level");
+  expect_error("db: [a\n", "");
+  expect_error("- a\n- b\n", "1: the config file must be a mapping");
+  ServerConfig c;
+  EXPECT_THROW(load_server_config("/nonexistent/pingmesh.yaml", &c), std::runtime_error);
+}
+
+TEST(ServerConfig, ParsesListenAddresses) {
+  EXPECT_EQ(parse_listen("127.0.0.1:9000").port, 9000);
+  EXPECT_EQ(parse_listen("[::1]:0").host, "::1");
+  EXPECT_EQ(parse_listen(":9000").host, "127.0.0.1");
+  EXPECT_THROW(parse_listen("localhost:9000"), std::invalid_argument);
+  EXPECT_THROW(parse_listen("127.0.0.1"), std::invalid_argument);
+  EXPECT_THROW(parse_listen("127.0.0.1:70000"), std::invalid_argument);
+  EXPECT_THROW(parse_listen("::1:9000"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace pingmesh::controller
