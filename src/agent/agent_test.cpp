@@ -104,9 +104,10 @@ class FakeCollector {
       }
       v1::ResultBatch b;
       if (!decode_batch(r.body, &b)) return http::Response::error(400, "bad batch");
-      attempts_[b.batch_id()]++;
+      attempts_[{b.agent(), b.batch_id()}]++;
       if (status_ != 200) return http::Response::error(status_, "not now");
-      if (!acked_.insert(b.batch_id()).second) return http::Response::json("{}");  // idempotent
+      if (!acked_.insert({b.agent(), b.batch_id()}).second)
+        return http::Response::json("{}");  // idempotent
       dropped_before_ += b.dropped_before();
       for (const auto& res : b.results()) {
         const auto& peer = b.peers(static_cast<int>(res.peer()));
@@ -160,8 +161,8 @@ class FakeCollector {
   std::unique_ptr<http::Server> server_;
   std::mutex mu_;
   int status_ = 200;
-  std::map<uint64_t, int> attempts_;
-  std::set<uint64_t> acked_;
+  std::map<std::pair<std::string, uint64_t>, int> attempts_;  // batch ids are unique per agent
+  std::set<std::pair<std::string, uint64_t>> acked_;
   std::vector<Row> results_;
   uint64_t dropped_before_ = 0;
 };
@@ -265,12 +266,16 @@ uint16_t closed_port() {
   return ntohs(a.sin_port);
 }
 
-bool icmp_possible() {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
-  if (fd < 0) fd = ::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+bool can_open(int family, int type, int protocol) {
+  int fd = ::socket(family, type, protocol);
   if (fd < 0) return false;
   ::close(fd);
   return true;
+}
+
+bool icmp_possible(int family = AF_INET) {
+  int proto = family == AF_INET ? static_cast<int>(IPPROTO_ICMP) : static_cast<int>(IPPROTO_ICMPV6);
+  return can_open(family, SOCK_DGRAM, proto) || can_open(family, SOCK_RAW, proto);
 }
 
 TEST(AgentLoopback, TwoAgentsProbeEachOtherOverEveryProtocol) {
@@ -370,6 +375,61 @@ TEST(AgentLoopback, TwoAgentsProbeEachOtherOverEveryProtocol) {
   // /ping never answers above 64 KiB.
   auto big = get("http://127.0.0.2:" + std::to_string(a.http_port()) + "/ping?size=70000");
   EXPECT_EQ(big.status, 400);
+  a.stop();
+  b.stop();
+}
+
+TEST(AgentLoopback, Ipv6AllProtocolsWithDscp) {
+  if (!can_open(AF_INET6, SOCK_DGRAM, 0)) GTEST_SKIP() << "no IPv6 on this host";
+  FakeController ctl;
+  FakeCollector col;
+  Agent a(lab_config("six", "::1", ctl.url(), col.url()));
+  a.start();
+  std::vector<model::PinglistEntry> v = {
+      entry("six", "::1", model::Protocol::kTcp, a.tcp_port()),
+      entry("six", "::1", model::Protocol::kUdp, a.udp_port(), 100),
+      entry("six", "::1", model::Protocol::kHttp, a.http_port(), 10),
+  };
+  bool icmp6 = icmp_possible(AF_INET6);
+  if (icmp6) v.push_back(entry("six", "::1", model::Protocol::kIcmp, 0, 32));
+  for (auto& e : v) e.dscp = 46;  // EF
+  ctl.set(pinglist("six", v, "0000000000000006"));
+  auto ok = [&](v1::Protocol p) {
+    return col.count([&](const FakeCollector::Row& r) {
+      return r.result.protocol() == p && r.result.outcome() == v1::OK && r.result.dscp() == 46;
+    });
+  };
+  EXPECT_TRUE(eventually([&] {
+    return ok(v1::TCP) > 2 && ok(v1::UDP) > 2 && ok(v1::HTTP) > 2 && (!icmp6 || ok(v1::ICMP) > 2);
+  })) << "IPv6 probes with DSCP 46 answered";
+  a.stop();
+}
+
+TEST(AgentLoopback, IcmpEchoBetweenAgents) {
+  if (!icmp_possible()) {
+    GTEST_SKIP() << "neither ping sockets (net.ipv4.ping_group_range) nor raw sockets "
+                    "(CAP_NET_RAW) are available";
+  }
+  FakeController ctl;
+  FakeCollector col;
+  Agent a(lab_config("icmp-a", "127.0.0.10", ctl.url(), col.url()));
+  Agent b(lab_config("icmp-b", "127.0.0.11", ctl.url(), col.url()));
+  a.start();
+  b.start();
+  ctl.set(pinglist("icmp-a", {entry("icmp-b", "127.0.0.11", model::Protocol::kIcmp, 0, 64, 50)},
+                   "0000000000000101"));
+  ctl.set(pinglist("icmp-b", {entry("icmp-a", "127.0.0.10", model::Protocol::kIcmp, 0, 64, 50)},
+                   "0000000000000102"));
+  auto ok = [&](const std::string& agent) {
+    return col.count([&](const FakeCollector::Row& r) {
+      return r.agent == agent && r.result.outcome() == v1::OK && r.result.rtt_us() > 0 &&
+             r.result.rtt_us() < 100000;
+    });
+  };
+  EXPECT_TRUE(eventually([&] { return ok("icmp-a") >= 5 && ok("icmp-b") >= 5; }))
+      << "both agents' raw sockets see all echo replies; each must keep only its own";
+  EXPECT_EQ(col.count([](const FakeCollector::Row& r) { return r.result.outcome() != v1::OK; }),
+            0u);
   a.stop();
   b.stop();
 }

@@ -6,8 +6,8 @@
 
 namespace pingmesh::agent {
 
-uint64_t make_batch_id(int64_t start_unix_s, uint64_t seq) {
-  return (static_cast<uint64_t>(start_unix_s) & ((uint64_t{1} << 40) - 1)) << 24 |
+uint64_t make_batch_id(int64_t start_unix_ms, uint64_t seq) {
+  return (static_cast<uint64_t>(start_unix_ms) & ((uint64_t{1} << 40) - 1)) << 24 |
          (seq & ((uint64_t{1} << 24) - 1));
 }
 

@@ -19,9 +19,10 @@ struct AgentIdentity {
   std::string address;
 };
 
-/// A batch id unique per agent: the agent's start time (Unix seconds, low 40 bits) and a
-/// per-run sequence (low 24 bits). Retries of one batch reuse its id.
-uint64_t make_batch_id(int64_t start_unix_s, uint64_t seq);
+/// A batch id unique per agent: the agent's start time (Unix milliseconds, low 40 bits, so a
+/// restart never reuses an id) and a per-run sequence (low 24 bits). Retries of one batch reuse
+/// its id. Ids of different agents may coincide: the collector keys on (agent, batch_id).
+uint64_t make_batch_id(int64_t start_unix_ms, uint64_t seq);
 
 /// Builds a batch; peers are listed once (in order of first use) and results index into them.
 v1::ResultBatch build_batch(const AgentIdentity& agent, uint64_t batch_id,

@@ -70,7 +70,7 @@ TEST(Batch, PeersListedOnceAndIndexed) {
   rs[2].peer = a;
   rs[2].outcome = Outcome::kDrop;
   rs[2].retransmits = 1;
-  auto batch = build_batch({"me", "dc1", "r1", "10.0.0.9"}, make_batch_id(1700000000, 7), rs, 5);
+  auto batch = build_batch({"me", "dc1", "r1", "10.0.0.9"}, make_batch_id(1700000000000, 7), rs, 5);
   ASSERT_EQ(batch.peers_size(), 2);
   EXPECT_EQ(batch.results(2).peer(), 0u);
   EXPECT_EQ(batch.results(1).peer(), 1u);
@@ -80,8 +80,9 @@ TEST(Batch, PeersListedOnceAndIndexed) {
   ASSERT_TRUE(decode_batch(encode_batch(batch), &back));
   EXPECT_EQ(back.batch_id(), batch.batch_id());
   EXPECT_EQ(back.results_size(), 3);
-  EXPECT_NE(make_batch_id(1700000000, 7), make_batch_id(1700000000, 8));
-  EXPECT_NE(make_batch_id(1700000000, 7), make_batch_id(1700000001, 7));
+  EXPECT_NE(make_batch_id(1700000000000, 7), make_batch_id(1700000000000, 8));
+  EXPECT_NE(make_batch_id(1700000000000, 7), make_batch_id(1700000000001, 7))
+      << "a restart a millisecond later gets new ids";
 }
 
 }  // namespace

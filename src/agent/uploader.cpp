@@ -25,7 +25,7 @@ Uploader::Uploader(UploaderOptions options, std::function<AgentIdentity()> ident
       identity_(std::move(identity)),
       buffer_(buffer),
       metrics_(metrics),
-      start_unix_s_(unix_ms() / 1000) {
+      start_unix_ms_(unix_ms()) {
   if (options_.batch_size == 0) options_.batch_size = 1;
   if (options_.backoff.max_attempts == 0) options_.backoff.max_attempts = 1;
 }
@@ -77,7 +77,7 @@ void Uploader::run() {
 
 void Uploader::upload(std::vector<ProbeResult> results, bool final_attempt) {
   uint64_t dropped_before = buffer_.take_dropped_since_last();
-  uint64_t batch_id = make_batch_id(start_unix_s_, next_seq_++);
+  uint64_t batch_id = make_batch_id(start_unix_ms_, next_seq_++);
   std::size_t n = results.size();
   http::ClientRequest req;
   req.method = "POST";

@@ -53,7 +53,7 @@ class Uploader {
   std::function<AgentIdentity()> identity_;
   ResultBuffer& buffer_;
   AgentMetrics& metrics_;
-  int64_t start_unix_s_;
+  int64_t start_unix_ms_;
   uint64_t next_seq_ = 0;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
