@@ -302,6 +302,11 @@ model::Datacenter TopologyService::create_dc(const model::Datacenter& dc) {
 
 model::Datacenter TopologyService::replace_dc(std::string_view name, const model::Datacenter& dc) {
   std::lock_guard lock(write_mu_);
+  return replace_dc_locked(name, dc);
+}
+
+model::Datacenter TopologyService::replace_dc_locked(std::string_view name,
+                                                     const model::Datacenter& dc) {
   auto t = copy_topology();
   auto i = dc_index(t, name);
   if (i < 0) not_found("dc", "datacenter " + in_quotes(name));
@@ -320,9 +325,10 @@ model::Datacenter TopologyService::replace_dc(std::string_view name, const model
 }
 
 model::Datacenter TopologyService::patch_dc(std::string_view name, const nlohmann::json& patch) {
+  // Decoded under the write lock, so concurrent patches of one object do not lose updates.
+  std::lock_guard lock(write_mu_);
   model::Datacenter base = get_dc(name);
-  auto next = model::dc_from_json(patch, options_.limits, &base);
-  return replace_dc(name, next);
+  return replace_dc_locked(name, model::dc_from_json(patch, options_.limits, &base));
 }
 
 void TopologyService::delete_dc(std::string_view name) {
@@ -385,6 +391,11 @@ model::Rack TopologyService::create_rack(const model::Rack& rack) {
 model::Rack TopologyService::replace_rack(std::string_view dc, std::string_view name,
                                           const model::Rack& rack) {
   std::lock_guard lock(write_mu_);
+  return replace_rack_locked(dc, name, rack);
+}
+
+model::Rack TopologyService::replace_rack_locked(std::string_view dc, std::string_view name,
+                                                 const model::Rack& rack) {
   auto t = copy_topology();
   if (dc_index(t, dc) < 0) not_found("dc", "datacenter " + in_quotes(dc));
   auto i = rack_index(t, dc, name);
@@ -403,9 +414,9 @@ model::Rack TopologyService::replace_rack(std::string_view dc, std::string_view 
 
 model::Rack TopologyService::patch_rack(std::string_view dc, std::string_view name,
                                         const nlohmann::json& patch) {
+  std::lock_guard lock(write_mu_);
   model::Rack base = get_rack(dc, name);
-  auto next = model::rack_from_json(patch, &base);
-  return replace_rack(dc, name, next);
+  return replace_rack_locked(dc, name, model::rack_from_json(patch, &base));
 }
 
 void TopologyService::delete_rack(std::string_view dc, std::string_view name) {
@@ -513,6 +524,11 @@ BulkResult TopologyService::upsert_servers(const std::vector<model::Server>& ser
 
 model::Server TopologyService::replace_server(std::string_view name, const model::Server& server) {
   std::lock_guard lock(write_mu_);
+  return replace_server_locked(name, server);
+}
+
+model::Server TopologyService::replace_server_locked(std::string_view name,
+                                                     const model::Server& server) {
   auto t = copy_topology();
   auto i = server_index(t, name);
   if (i < 0) not_found("server", "server " + in_quotes(name));
@@ -527,11 +543,12 @@ model::Server TopologyService::replace_server(std::string_view name, const model
 }
 
 model::Server TopologyService::patch_server(std::string_view name, const nlohmann::json& patch) {
+  std::lock_guard lock(write_mu_);
   model::Server base = get_server(name);
   auto next = model::server_from_json(patch, &base);
   // A patch that moves the server to another switch-mode DC without naming a rack re-places it.
   if (next.dc != base.dc && next.rack == base.rack) next.rack.clear();
-  return replace_server(name, next);
+  return replace_server_locked(name, next);
 }
 
 void TopologyService::delete_server(std::string_view name) {
@@ -566,6 +583,10 @@ model::Rule TopologyService::create_rule(const model::Rule& rule) {
 
 model::Rule TopologyService::replace_rule(std::string_view name, const model::Rule& rule) {
   std::lock_guard lock(write_mu_);
+  return replace_rule_locked(name, rule);
+}
+
+model::Rule TopologyService::replace_rule_locked(std::string_view name, const model::Rule& rule) {
   auto t = copy_topology();
   auto i = rule_index(t, name);
   if (i < 0) not_found("rule", "rule " + in_quotes(name));
@@ -577,9 +598,9 @@ model::Rule TopologyService::replace_rule(std::string_view name, const model::Ru
 }
 
 model::Rule TopologyService::patch_rule(std::string_view name, const nlohmann::json& patch) {
+  std::lock_guard lock(write_mu_);
   model::Rule base = get_rule(name);
-  auto next = model::rule_from_json(patch, options_.limits, &base);
-  return replace_rule(name, next);
+  return replace_rule_locked(name, model::rule_from_json(patch, options_.limits, &base));
 }
 
 void TopologyService::delete_rule(std::string_view name) {

@@ -206,6 +206,12 @@ class TopologyService {
   /// Re-places every server of switch-mode DC `dc` by address; returns the changed servers.
   std::vector<model::Server> replace_servers_of(model::Topology& t, std::string_view dc) const;
   model::Server stateful(const model::Server& s) const;
+  // The replace_* operations; caller holds write_mu_ (patches decode under the same lock).
+  model::Datacenter replace_dc_locked(std::string_view name, const model::Datacenter& dc);
+  model::Rack replace_rack_locked(std::string_view dc, std::string_view name,
+                                  const model::Rack& rack);
+  model::Server replace_server_locked(std::string_view name, const model::Server& server);
+  model::Rule replace_rule_locked(std::string_view name, const model::Rule& rule);
   int64_t now() const { return options_.now_ms(); }
   void run_background();
 

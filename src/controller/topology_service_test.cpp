@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <thread>
 
 #include "controller/fake_store_test_util.hpp"
 #include "pinglist/service.hpp"
@@ -349,6 +350,33 @@ TEST_F(TopologyServiceTest, ImportReplacesEverythingAndDryRunNothing) {
   t.servers.push_back(server("n-2", "mars", "n1", {"10.9.0.2"}));
   EXPECT_THROW(service->import(t), ValidationError);
   EXPECT_EQ(service->snapshot()->servers.size(), 1u);
+}
+
+TEST_F(TopologyServiceTest, ConcurrentHeartbeatsAndChanges) {
+  seed();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([this, t] {
+      for (int i = 0; i < 25; ++i) {
+        auto name = "w-" + std::to_string(t) + "-" + std::to_string(i);
+        auto addr = "10.2.0." + std::to_string(t * 25 + i + 1);
+        service->heartbeat(hb(name, {addr}));
+        service->heartbeat(hb("e1", {}));
+      }
+    });
+  }
+  threads.emplace_back([this] {
+    for (int i = 0; i < 20; ++i) {
+      service->patch_dc("east", json{{"description", "d" + std::to_string(i)}});
+      service->tick();
+    }
+  });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(service->snapshot()->servers.size(), 102u);
+  EXPECT_EQ(service->get_dc("east").description, "d19");
+  service->tick();  // servers created by heartbeats reach the pinglists at the next check
+  EXPECT_EQ(pinglists.summary("w-3-24").alive, true);
+  EXPECT_EQ(store.data.servers.size(), 102u);
 }
 
 TEST(PlaceByAddress, PicksTheSwitchHoldingAnyAddress) {
