@@ -59,7 +59,14 @@ void Aggregator::resolve(Slot* slot, Window* w, const PeerInfo& src, const PeerI
   slot->protocol = protocol;
   slot->dscp = dscp;
   auto& c = slot->cells;
-  c[0] = w->at(Level::kPair).find_or_add({src.server, dst.server, protocol, dscp}, src.rack_id);
+  Cells& pairs = w->at(Level::kPair);
+  std::size_t before = pairs.size();
+  c[0] = pairs.find_or_add({src.server, dst.server, protocol, dscp}, src.rack_id);
+  if (pairs.size() == before) {
+    const auto& links = w->pair_links[c[0]];
+    std::copy(links.begin(), links.end(), c.begin() + 1);
+    return;
+  }
   c[1] = w->at(Level::kRackPair).find_or_add({src.rack_id, dst.rack_id, protocol, 0}, src.dc_id);
   c[2] = w->at(Level::kDcPair).find_or_add({src.dc_id, dst.dc_id, protocol, 0}, 0);
   c[3] = w->at(Level::kServerSrc).find_or_add({src.server, 0, protocol, 0}, src.dc_id);
@@ -67,6 +74,7 @@ void Aggregator::resolve(Slot* slot, Window* w, const PeerInfo& src, const PeerI
   c[5] = src.dc_id == dst.dc_id
              ? w->at(Level::kRack).find_or_add({src.rack_id, 0, protocol, 0}, src.dc_id)
              : Cells::kNone;
+  w->pair_links.push_back({c[1], c[2], c[3], c[4], c[5]});
 }
 
 IngestCounts Aggregator::add(const v1::ResultBatch& batch, int64_t now_us, int64_t accept_from_s,

@@ -53,6 +53,9 @@ struct AggregatorOptions {
 struct Window {
   int64_t start_s = 0;
   std::array<Cells, kLevels> levels;
+  /// Per pair cell: its cells at the other levels (resolved when the pair cell is created, so a
+  /// known pair costs one lookup, not six).
+  std::vector<std::array<uint32_t, kLevels - 1>> pair_links;
   uint64_t results = 0;
   Cells& at(Level l) { return levels[static_cast<int>(l)]; }
   const Cells& at(Level l) const { return levels[static_cast<int>(l)]; }

@@ -169,19 +169,25 @@ http::Response Collector::handle_matrix(const http::Request& req) {
     return Response::error(400, "'level' must be dc, rack or server", "level");
   }
 
-  std::unordered_map<uint32_t, uint32_t> row_pos, col_pos;
-  for (uint32_t i = 0; i < rows.size(); ++i) row_pos.emplace(rows[i], i);
-  for (uint32_t i = 0; i < cols.size(); ++i) col_pos.emplace(cols[i], i);
+  // Position of an id in rows/cols (ids are dense, so a vector beats a hash map here).
+  constexpr uint32_t kAbsent = 0xffffffffu;
+  std::vector<uint32_t> row_pos, col_pos;
+  auto index = [&](const std::vector<uint32_t>& ids, std::vector<uint32_t>* pos) {
+    uint32_t top = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
+    pos->assign(top + 1, kAbsent);
+    for (uint32_t i = 0; i < ids.size(); ++i) (*pos)[ids[i]] = i;
+  };
+  index(rows, &row_pos);
+  index(cols, &col_pos);
   std::vector<Stats> grid(rows.size() * cols.size());
   auto proto = static_cast<uint8_t>(p.protocol);
   collect(agg_level, {scope}, p.range.from, p.range.to, 86400, needs_sketch(p.metric),
           [&](const Key& k, int64_t) -> Stats* {
             if (k.protocol != proto || (dscp && k.dscp != *dscp)) return nullptr;
-            auto r = row_pos.find(k.a);
-            if (r == row_pos.end()) return nullptr;
-            auto c = col_pos.find(k.b);
-            if (c == col_pos.end()) return nullptr;
-            return &grid[static_cast<std::size_t>(r->second) * cols.size() + c->second];
+            uint32_t r = k.a < row_pos.size() ? row_pos[k.a] : kAbsent;
+            uint32_t c = k.b < col_pos.size() ? col_pos[k.b] : kAbsent;
+            if (r == kAbsent || c == kAbsent) return nullptr;
+            return &grid[static_cast<std::size_t>(r) * cols.size() + c];
           });
 
   std::string out;

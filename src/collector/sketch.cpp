@@ -138,29 +138,44 @@ void Sketch::serialize(std::string* out) const {
   varint::put_double(out, min_);
   varint::put_double(out, max_);
   varint::put_double(out, sum_);
-  // Non-empty buckets as (index delta, count) pairs, in index order.
-  std::array<int16_t, kInline> sorted = inline_;
-  std::sort(sorted.begin(), sorted.begin() + inline_n_);
-  std::size_t nonzero = 0;
-  for (auto c : counts_) nonzero += c != 0;
-  for (int k = 0; k < inline_n_; ++k) nonzero += k == 0 || sorted[k] != sorted[k - 1];
-  varint::put(out, nonzero);
-  int64_t prev = 0;
-  bool first = true;
-  auto emit = [&](int64_t index, uint64_t c) {
-    varint::put(out, first ? varint::zigzag(index) : static_cast<uint64_t>(index - prev - 1));
-    varint::put(out, c);
-    prev = index;
-    first = false;
-  };
-  for (std::size_t i = 0; i < counts_.size(); ++i) {
-    if (counts_[i]) emit(lo_ + static_cast<int64_t>(i), counts_[i]);
+  // Buckets in index order, either dense (every count from the lowest to the highest non-empty
+  // bucket, zeros included) or sparse ((index delta, count) pairs), whichever is shorter.
+  std::vector<std::pair<int32_t, uint64_t>> nz;
+  if (!counts_.empty()) {
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+      if (counts_[i]) nz.emplace_back(lo_ + static_cast<int32_t>(i), counts_[i]);
+    }
+  } else {
+    std::array<int16_t, kInline> sorted = inline_;
+    std::sort(sorted.begin(), sorted.begin() + inline_n_);
+    for (int k = 0; k < inline_n_; ++k) {
+      if (!nz.empty() && nz.back().first == sorted[k]) {
+        ++nz.back().second;
+      } else {
+        nz.emplace_back(sorted[k], 1);
+      }
+    }
   }
-  for (int k = 0; k < inline_n_;) {
-    int j = k;
-    while (j < inline_n_ && sorted[j] == sorted[k]) ++j;
-    emit(sorted[k], static_cast<uint64_t>(j - k));
-    k = j;
+  if (nz.empty()) {
+    varint::put(out, 0);
+    return;
+  }
+  uint64_t range = static_cast<uint64_t>(nz.back().first - nz.front().first + 1);
+  bool dense = range < 2 * nz.size();
+  varint::put(out, (dense ? range : nz.size()) << 1 | (dense ? 1 : 0));
+  varint::put(out, varint::zigzag(nz.front().first));
+  if (dense) {
+    int32_t next = nz.front().first;
+    for (const auto& [i, c] : nz) {
+      for (; next < i; ++next) varint::put(out, 0);
+      varint::put(out, c);
+      next = i + 1;
+    }
+  } else {
+    for (std::size_t k = 0; k < nz.size(); ++k) {
+      if (k) varint::put(out, static_cast<uint64_t>(nz[k].first - nz[k - 1].first - 1));
+      varint::put(out, nz[k].second);
+    }
   }
 }
 
@@ -168,37 +183,62 @@ bool Sketch::merge_encoded(std::string_view* in) {
   uint64_t count = 0;
   if (!varint::get(in, &count)) return false;
   if (count == 0) return true;
-  uint64_t zero = 0, nonzero = 0;
+  uint64_t zero = 0, layout = 0, first = 0;
   double mn = 0, mx = 0, sum = 0;
   if (!varint::get(in, &zero) || !varint::get_double(in, &mn) || !varint::get_double(in, &mx) ||
-      !varint::get_double(in, &sum) || !varint::get(in, &nonzero)) {
+      !varint::get_double(in, &sum) || !varint::get(in, &layout)) {
     return false;
   }
-  if (nonzero > static_cast<uint64_t>(kMaxIndex - kMinIndex + 1)) return false;
+  constexpr uint64_t kSpan = kMaxIndex - kMinIndex + 1;
+  uint64_t n = layout >> 1;
+  bool dense = layout & 1;
+  if (n > kSpan) return false;
+  if (n > 0 && !varint::get(in, &first)) return false;
+  int64_t lo = varint::unzigzag(first);
+  if (n > 0 && (lo < kMinIndex || lo > kMaxIndex)) return false;
   count_ += count;
   zero_ += zero;
   sum_ += sum;
   min_ = std::min(min_, mn);
   max_ = std::max(max_, mx);
-  int64_t index = 0;
-  for (uint64_t k = 0; k < nonzero; ++k) {
+  if (n == 0) return true;
+  if (dense) {
+    int64_t hi = lo + static_cast<int64_t>(n) - 1;
+    if (hi > kMaxIndex) return false;
+    if (counts_.empty()) spill();
+    ensure(static_cast<int>(lo));
+    ensure(static_cast<int>(hi));
+    uint64_t* dst = counts_.data() + (lo - lo_);
+    for (uint64_t k = 0; k < n; ++k) {
+      uint64_t c = 0;
+      if (!varint::get(in, &c)) return false;
+      dst[k] += c;
+    }
+    return true;
+  }
+  int64_t index = lo;
+  for (uint64_t k = 0; k < n; ++k) {
     uint64_t d = 0, c = 0;
-    if (!varint::get(in, &d) || !varint::get(in, &c)) return false;
-    index = k == 0 ? varint::unzigzag(d) : index + static_cast<int64_t>(d) + 1;
-    if (index < kMinIndex || index > kMaxIndex || c == 0) return false;
+    if (k > 0 && !varint::get(in, &d)) return false;
+    if (!varint::get(in, &c)) return false;
+    index += k > 0 ? static_cast<int64_t>(d) + 1 : 0;
+    if (index > kMaxIndex || c == 0) return false;
     add_index(static_cast<int>(index), c);
   }
   return true;
 }
 
 bool Sketch::skip_encoded(std::string_view* in) {
-  uint64_t count = 0, v = 0, nonzero = 0;
+  uint64_t count = 0, v = 0, layout = 0;
   if (!varint::get(in, &count)) return false;
   if (count == 0) return true;
   if (!varint::get(in, &v) || in->size() < 24) return false;
   in->remove_prefix(24);
-  if (!varint::get(in, &nonzero)) return false;
-  for (uint64_t k = 0; k < 2 * nonzero; ++k) {
+  if (!varint::get(in, &layout)) return false;
+  uint64_t n = layout >> 1;
+  if (n == 0) return true;
+  uint64_t varints = 1 + ((layout & 1) ? n : 2 * n - 1);
+  for (uint64_t k = 0; k < varints; ++k) {
     if (!varint::get(in, &v)) return false;
   }
   return true;

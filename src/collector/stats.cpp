@@ -95,9 +95,9 @@ uint32_t Cells::find(const Key& key) const {
   if (table_.empty()) return kNone;
   std::size_t mask = table_.size() - 1;
   for (std::size_t i = hash(key) & mask;; i = (i + 1) & mask) {
-    uint32_t slot = table_[i];
-    if (slot == 0) return kNone;
-    if (keys_[slot - 1] == key) return slot - 1;
+    const Slot& slot = table_[i];
+    if (slot.cell == 0) return kNone;
+    if (slot.key == key) return slot.cell - 1;
   }
 }
 
@@ -105,27 +105,27 @@ uint32_t Cells::find_or_add(const Key& key, uint32_t scope) {
   if ((keys_.size() + 1) * 2 > table_.size()) grow();
   std::size_t mask = table_.size() - 1;
   for (std::size_t i = hash(key) & mask;; i = (i + 1) & mask) {
-    uint32_t slot = table_[i];
-    if (slot == 0) {
+    Slot& slot = table_[i];
+    if (slot.cell == 0) {
       auto cell = static_cast<uint32_t>(keys_.size());
       keys_.push_back(key);
       scopes_.push_back(scope);
       stats_.emplace_back();
-      table_[i] = cell + 1;
+      slot = {key, cell + 1};
       return cell;
     }
-    if (keys_[slot - 1] == key) return slot - 1;
+    if (slot.key == key) return slot.cell - 1;
   }
 }
 
 void Cells::grow() {
   std::size_t n = std::max<std::size_t>(16, table_.size() * 2);
-  table_.assign(n, 0);
+  table_.assign(n, Slot{});
   std::size_t mask = n - 1;
   for (uint32_t cell = 0; cell < keys_.size(); ++cell) {
     std::size_t i = hash(keys_[cell]) & mask;
-    while (table_[i] != 0) i = (i + 1) & mask;
-    table_[i] = cell + 1;
+    while (table_[i].cell != 0) i = (i + 1) & mask;
+    table_[i] = {keys_[cell], cell + 1};
   }
 }
 
@@ -134,7 +134,7 @@ void Cells::merge(const Key& key, uint32_t scope, const Stats& stats) {
 }
 
 std::size_t Cells::memory_bytes() const {
-  std::size_t bytes = table_.capacity() * sizeof(uint32_t) + keys_.capacity() * sizeof(Key) +
+  std::size_t bytes = table_.capacity() * sizeof(Slot) + keys_.capacity() * sizeof(Key) +
                       scopes_.capacity() * sizeof(uint32_t) + stats_.capacity() * sizeof(Stats);
   return bytes;
 }

@@ -142,7 +142,12 @@ class Cells {
     x ^= (static_cast<uint64_t>(k.protocol) << 8 | k.dscp) * 0xc2b2ae3d27d4eb4fULL;
     return x ^ (x >> 29);
   }
-  std::vector<uint32_t> table_;  ///< cell number + 1; 0 = empty
+  /// Open-addressing slot: the key inline (one cache miss per lookup) and cell number + 1.
+  struct Slot {
+    Key key;
+    uint32_t cell = 0;  ///< 0 = empty
+  };
+  std::vector<Slot> table_;
   std::vector<Key> keys_;
   std::vector<uint32_t> scopes_;
   std::vector<Stats> stats_;

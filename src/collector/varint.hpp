@@ -24,6 +24,11 @@ inline void put(std::string* out, uint64_t v) {
 
 /// Reads an unsigned varint; false when truncated or longer than 10 bytes.
 inline bool get(std::string_view* in, uint64_t* v) {
+  if (!in->empty() && static_cast<uint8_t>(in->front()) < 0x80) {  // one byte: the common case
+    *v = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    return true;
+  }
   uint64_t result = 0;
   int shift = 0;
   std::size_t i = 0;
