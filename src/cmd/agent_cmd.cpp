@@ -15,22 +15,31 @@ namespace pingmesh::cmd {
 
 namespace {
 
-/// Reads the agent's YAML config file for CLI11: keys are the long flag names; flags given on
-/// the command line win.
-class YamlConfig : public CLI::Config {
- public:
-  std::string to_config(const CLI::App*, bool, bool, std::string) const override { return {}; }
-  std::vector<CLI::ConfigItem> from_config(std::istream& in) const override {
-    std::vector<CLI::ConfigItem> items;
-    for (auto& [name, values] : agent::read_yaml_options(in)) {
-      CLI::ConfigItem item;
-      item.name = name;
-      item.inputs = values.empty() ? std::vector<std::string>{""} : values;
-      items.push_back(std::move(item));
+/// Applies a YAML config file to the subcommand's options that the command line did not set
+/// (CLI11 2.1 reads config files only for the top-level app, so the agent does it itself).
+void apply_config_file(CLI::App* sub, const std::string& path, agent::AgentConfig* c) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read config file " + path);
+  for (auto& [name, values] : agent::read_yaml_options(in)) {
+    if (name == "config") continue;
+    CLI::Option* op = sub->get_option_no_throw("--" + name);
+    if (op == nullptr) {
+      throw std::runtime_error("config file " + path + ": unknown setting '" + name +
+                               "' (see pingmesh agent --help)");
     }
-    return items;
+    if (op->count() > 0) continue;  // the command line wins
+    if (name == "keep-capabilities") {
+      c->drop_privileges = !(values.size() == 1 && (values[0] == "true" || values[0] == "1"));
+      continue;
+    }
+    try {
+      op->add_result(values);
+      op->run_callback();
+    } catch (const CLI::Error& e) {
+      throw std::runtime_error("config file " + path + ": '" + name + "': " + e.what());
+    }
   }
-};
+}
 
 int run_agent(agent::AgentConfig config) {
   log::init(config.log_level);
@@ -60,8 +69,8 @@ void add_agent_command(CLI::App& app, std::function<int()>* run) {
       "TCP/UDP/ICMP/HTTP from one event loop, answer their probes, upload results to the "
       "collector. Needs root or CAP_NET_RAW for ICMP (capabilities are dropped once the "
       "sockets are open).");
-  sub->config_formatter(std::make_shared<YamlConfig>());
-  sub->set_config("--config", "",
+  auto config_file = std::make_shared<std::string>();
+  sub->add_option("--config", *config_file,
                   "YAML file of settings; keys are the long flag names below (e.g. "
                   "'max-rate: 500', 'listen-address: [127.0.0.2]'); flags win over the file");
   sub->add_option("--server", c.server_url, "Controller base URL (heartbeat, pinglist)")
@@ -135,7 +144,13 @@ void add_agent_command(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   sub->add_flag("!--keep-capabilities", c.drop_privileges,
                 "Do not drop capabilities after opening the sockets");
-  sub->callback([run, config] { *run = [config] { return run_agent(*config); }; });
+  sub->callback([run, config, config_file, sub] {
+    // Errors in the file are thrown from run(), where main reports them once.
+    *run = [config, config_file, sub] {
+      if (!config_file->empty()) apply_config_file(sub, *config_file, config.get());
+      return run_agent(*config);
+    };
+  });
 }
 
 }  // namespace pingmesh::cmd
