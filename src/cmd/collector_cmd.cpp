@@ -24,7 +24,7 @@ struct CollectorConfig {
   std::string data_dir = "pingmesh-collector";
   std::string token;
   std::string log_level = "info";
-  int threads = 2;
+  int threads = 8;  // handlers block on the WAL fsync; more threads share each group commit
   std::size_t max_body_bytes = 64 << 20;
   std::string retention_minute = "2d";
   std::string retention_ten_minutes = "14d";
