@@ -4,11 +4,10 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cmd/commands.hpp"
 #include "common/http.hpp"
@@ -51,7 +50,8 @@ class ApiClient {
     req.body = body;
     req.timeout = std::chrono::seconds(60);
     req.headers = std::move(extra);
-    if (!options_.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + options_.token);
+    if (!options_.token.empty())
+      req.headers.emplace_back("Authorization", "Bearer " + options_.token);
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       req.headers.emplace_back("Content-Type", content_type);
     }
@@ -115,7 +115,8 @@ std::string cell(const json& v) {
       if (x.is_object() && x.contains("protocol")) {
         out += x["protocol"].get<std::string>();
         if (x.value("port", 0) != 0) out += ":" + std::to_string(x["port"].get<int>());
-        if (x.contains("dscp") && !x["dscp"].is_null()) out += ":" + std::to_string(x["dscp"].get<int>());
+        if (x.contains("dscp") && !x["dscp"].is_null())
+          out += ":" + std::to_string(x["dscp"].get<int>());
       } else {
         out += cell(x);
       }
@@ -132,7 +133,8 @@ void print_table(const json& rows, const std::vector<std::string>& columns) {
   std::vector<std::string> header;
   for (const auto& c : columns) {
     std::string h = c;
-    std::transform(h.begin(), h.end(), h.begin(), [](char x) { return static_cast<char>(std::toupper(x)); });
+    std::transform(h.begin(), h.end(), h.begin(),
+                   [](char x) { return static_cast<char>(std::toupper(x)); });
     header.push_back(h);
     width.push_back(h.size());
   }
@@ -213,7 +215,8 @@ struct DcFlags {
     c->add_option("--dscp", dscp, "Default DSCP class, 0..63");
     c->add_option("--rack-ratio", rack_ratio, "Fraction (0,1] of racks/switches taking part");
     c->add_option("--server-ratio", server_ratio, "Fraction (0,1] of servers per rack taking part");
-    c->add_option("--inter-dc-servers", inter_dc_servers, "Servers taking part in inter-DC probing");
+    c->add_option("--inter-dc-servers", inter_dc_servers,
+                  "Servers taking part in inter-DC probing");
     c->add_option("--max-peers", max_peers, "Cap on targets per server (0 = none)");
     c->add_option("--ipv4", ipv4, "Probe IPv4 addresses (true/false)");
     c->add_option("--ipv6", ipv6, "Probe IPv6 addresses (true/false)");
@@ -273,11 +276,11 @@ struct CtlState {
   }
 };
 
-const std::vector<std::string> kDcColumns{"name", "mode", "probes", "interval_ms", "rack_ratio",
-                                          "server_ratio", "stopped"};
+const std::vector<std::string> kDcColumns{"name",       "mode",         "probes", "interval_ms",
+                                          "rack_ratio", "server_ratio", "stopped"};
 const std::vector<std::string> kRackColumns{"dc", "name", "cidrs", "description"};
-const std::vector<std::string> kServerColumns{"name", "dc", "rack", "addresses", "alive",
-                                              "last_seen_ms", "agent_version"};
+const std::vector<std::string> kServerColumns{"name",  "dc",           "rack",         "addresses",
+                                              "alive", "last_seen_ms", "agent_version"};
 const std::vector<std::string> kRuleColumns{"name",   "level",  "src_dc",     "dst_dc",
                                             "action", "probes", "interval_ms"};
 
@@ -293,7 +296,8 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
   ctl->add_option("--server", st->options.server, "Controller URL")
       ->envname("PINGMESH_SERVER")
       ->capture_default_str();
-  ctl->add_option("--token", st->options.token, "Admin bearer token")->envname("PINGMESH_ADMIN_TOKEN");
+  ctl->add_option("--token", st->options.token, "Admin bearer token")
+      ->envname("PINGMESH_ADMIN_TOKEN");
   ctl->add_option("-o,--output", st->options.output, "Output format: table or json")
       ->check(CLI::IsMember({"json", "table"}))
       ->capture_default_str();
@@ -319,21 +323,23 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
 
   // ---- dc ----
   auto* dc = ctl->add_subcommand("dc", "Datacenters")->require_subcommand(1);
-  leaf(dc, "list", "List datacenters", [](ApiClient& c, CtlState& s) {
-    s.show_list(c.list("/api/v1/dcs"), kDcColumns);
-  });
-  leaf(dc, "get", "Show a datacenter", [](ApiClient& c, CtlState& s) {
-    s.show_object(c.call("GET", "/api/v1/dcs/" + enc(s.name)));
-  })->add_option("name", st->name, "Datacenter")->required();
+  leaf(dc, "list", "List datacenters",
+       [](ApiClient& c, CtlState& s) { s.show_list(c.list("/api/v1/dcs"), kDcColumns); });
+  leaf(
+      dc, "get", "Show a datacenter",
+      [](ApiClient& c, CtlState& s) { s.show_object(c.call("GET", "/api/v1/dcs/" + enc(s.name))); })
+      ->add_option("name", st->name, "Datacenter")
+      ->required();
   auto* dc_add = leaf(dc, "add", "Create a datacenter", [](ApiClient& c, CtlState& s) {
     json body = s.dc_add_flags.body();
     body["name"] = s.name;
     s.show_object(c.call("POST", "/api/v1/dcs", body));
   });
   dc_add->add_option("name", st->name, "Datacenter")->required();
-  auto* dc_set = leaf(dc, "set", "Change some fields of a datacenter", [](ApiClient& c, CtlState& s) {
-    s.show_object(c.call("PATCH", "/api/v1/dcs/" + enc(s.name), s.dc_set_flags.body()));
-  });
+  auto* dc_set =
+      leaf(dc, "set", "Change some fields of a datacenter", [](ApiClient& c, CtlState& s) {
+        s.show_object(c.call("PATCH", "/api/v1/dcs/" + enc(s.name), s.dc_set_flags.body()));
+      });
   dc_set->add_option("name", st->name, "Datacenter")->required();
   st->dc_add_flags.add_to(dc_add);
   st->dc_set_flags.add_to(dc_set);
@@ -346,10 +352,14 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
       ->required();
 
   // ---- rack ----
-  auto* rack = ctl->add_subcommand("rack", "Racks (switches in switch mode)")->require_subcommand(1);
-  leaf(rack, "list", "List the racks of a datacenter", [](ApiClient& c, CtlState& s) {
-    s.show_list(c.list("/api/v1/dcs/" + enc(s.dc) + "/racks"), kRackColumns);
-  })->add_option("dc", st->dc, "Datacenter")->required();
+  auto* rack =
+      ctl->add_subcommand("rack", "Racks (switches in switch mode)")->require_subcommand(1);
+  leaf(rack, "list", "List the racks of a datacenter",
+       [](ApiClient& c, CtlState& s) {
+         s.show_list(c.list("/api/v1/dcs/" + enc(s.dc) + "/racks"), kRackColumns);
+       })
+      ->add_option("dc", st->dc, "Datacenter")
+      ->required();
   auto* rack_add = leaf(rack, "add", "Create a rack or switch", [](ApiClient& c, CtlState& s) {
     json body{{"name", s.name}, {"cidrs", s.cidrs}};
     if (!s.description.empty()) body["description"] = s.description;
@@ -357,7 +367,8 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
   });
   rack_add->add_option("dc", st->dc, "Datacenter")->required();
   rack_add->add_option("name", st->name, "Rack or switch")->required();
-  rack_add->add_option("--cidr", st->cidrs, "Server subnet of this switch, repeatable (10.1.2.0/24)");
+  rack_add->add_option("--cidr", st->cidrs,
+                       "Server subnet of this switch, repeatable (10.1.2.0/24)");
   rack_add->add_option("--description", st->description, "Free text");
   auto* rack_rm = leaf(rack, "rm", "Delete a rack (rack mode: with its servers)",
                        [](ApiClient& c, CtlState& s) {
@@ -380,30 +391,34 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
   server_list->add_option("--rack", st->rack, "Only this rack or switch");
   server_list->add_option("--alive", st->alive, "Only live (true) or silent (false) servers")
       ->check(CLI::IsMember({"true", "false"}));
-  leaf(server, "get", "Show a server", [](ApiClient& c, CtlState& s) {
-    s.show_object(c.call("GET", "/api/v1/servers/" + enc(s.name)));
-  })->add_option("name", st->name, "Server")->required();
-  auto* server_add = leaf(
-      server, "add", "Register a server, or many from a file (--file)",
-      [](ApiClient& c, CtlState& s) {
-        if (!s.file.empty()) {
-          json list;
-          try {
-            list = model::parse_document(read_file(s.file), s.file);
-          } catch (const model::ValidationError& e) {
-            throw CtlError(e.message());
-          }
-          if (!list.is_array()) throw CtlError(s.file + ": must hold a list of servers");
-          auto r = c.call("POST", "/api/v1/servers", list);
-          std::cout << r["created"] << " servers created, " << r["updated"] << " updated\n";
-          return;
-        }
-        if (s.name.empty()) throw CtlError("give a server name, or --file");
-        json body{{"name", s.name}, {"dc", s.dc}, {"addresses", s.addresses}};
-        if (!s.rack.empty()) body["rack"] = s.rack;
-        if (!s.hostname.empty()) body["hostname"] = s.hostname;
-        s.show_object(c.call("POST", "/api/v1/servers", body));
-      });
+  leaf(server, "get", "Show a server",
+       [](ApiClient& c, CtlState& s) {
+         s.show_object(c.call("GET", "/api/v1/servers/" + enc(s.name)));
+       })
+      ->add_option("name", st->name, "Server")
+      ->required();
+  auto* server_add = leaf(server, "add", "Register a server, or many from a file (--file)",
+                          [](ApiClient& c, CtlState& s) {
+                            if (!s.file.empty()) {
+                              json list;
+                              try {
+                                list = model::parse_document(read_file(s.file), s.file);
+                              } catch (const model::ValidationError& e) {
+                                throw CtlError(e.message());
+                              }
+                              if (!list.is_array())
+                                throw CtlError(s.file + ": must hold a list of servers");
+                              auto r = c.call("POST", "/api/v1/servers", list);
+                              std::cout << r["created"] << " servers created, " << r["updated"]
+                                        << " updated\n";
+                              return;
+                            }
+                            if (s.name.empty()) throw CtlError("give a server name, or --file");
+                            json body{{"name", s.name}, {"dc", s.dc}, {"addresses", s.addresses}};
+                            if (!s.rack.empty()) body["rack"] = s.rack;
+                            if (!s.hostname.empty()) body["hostname"] = s.hostname;
+                            s.show_object(c.call("POST", "/api/v1/servers", body));
+                          });
   server_add->add_option("name", st->name, "Server name");
   server_add->add_option("--dc", st->dc, "Datacenter");
   server_add->add_option("--rack", st->rack, "Rack (rack mode; switch mode places by address)");
@@ -411,19 +426,22 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
   server_add->add_option("--hostname", st->hostname, "Hostname");
   server_add->add_option("--file", st->file,
                          "JSON or YAML list of servers: each created or replaced (bulk)");
-  leaf(server, "rm", "Delete a server", [](ApiClient& c, CtlState& s) {
-    c.call("DELETE", "/api/v1/servers/" + enc(s.name));
-    std::cout << "deleted server " << s.name << "\n";
-  })->add_option("name", st->name, "Server")->required();
+  leaf(server, "rm", "Delete a server",
+       [](ApiClient& c, CtlState& s) {
+         c.call("DELETE", "/api/v1/servers/" + enc(s.name));
+         std::cout << "deleted server " << s.name << "\n";
+       })
+      ->add_option("name", st->name, "Server")
+      ->required();
 
   // ---- rule ----
-  auto* rule = ctl->add_subcommand("rule", "Probe rules (see docs/CONFIG.md)")->require_subcommand(1);
-  leaf(rule, "list", "List rules", [](ApiClient& c, CtlState& s) {
-    s.show_list(c.list("/api/v1/rules"), kRuleColumns);
-  });
+  auto* rule =
+      ctl->add_subcommand("rule", "Probe rules (see docs/CONFIG.md)")->require_subcommand(1);
+  leaf(rule, "list", "List rules",
+       [](ApiClient& c, CtlState& s) { s.show_list(c.list("/api/v1/rules"), kRuleColumns); });
   st->rule_add = leaf(rule, "add", "Create a rule", [](ApiClient& c, CtlState& s) {
-    json body{{"name", s.name},         {"level", s.level},        {"src_dc", s.src_dc},
-              {"dst_dc", s.dst_dc},     {"action", s.action},      {"symmetric", !s.asymmetric},
+    json body{{"name", s.name},         {"level", s.level},   {"src_dc", s.src_dc},
+              {"dst_dc", s.dst_dc},     {"action", s.action}, {"symmetric", !s.asymmetric},
               {"probes", json::array()}};
     for (const auto& p : s.probes) body["probes"].push_back(parse_probe(p));
     if (s.rule_add->count("--interval-ms")) body["interval_ms"] = s.interval_ms;
@@ -437,16 +455,20 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   st->rule_add->add_option("--dst-dc", st->dst_dc, "inter-dc: destination DC; * = all")
       ->capture_default_str();
-  st->rule_add->add_option("--action", st->action, "add, replace or disable")->capture_default_str();
+  st->rule_add->add_option("--action", st->action, "add, replace or disable")
+      ->capture_default_str();
   st->rule_add->add_option("--probe", st->probes, "Probe kind, repeatable (tcp:9001, icmp, ...)");
   st->rule_add->add_option("--interval-ms", st->interval_ms, "Override the DC's interval");
   st->rule_add->add_option("--payload-bytes", st->payload_bytes, "Override the DC's payload");
   st->rule_add->add_flag("--asymmetric", st->asymmetric,
                          "inter-dc pair rule for src->dst only (default: both directions)");
-  leaf(rule, "rm", "Delete a rule", [](ApiClient& c, CtlState& s) {
-    c.call("DELETE", "/api/v1/rules/" + enc(s.name));
-    std::cout << "deleted rule " << s.name << "\n";
-  })->add_option("name", st->name, "Rule")->required();
+  leaf(rule, "rm", "Delete a rule",
+       [](ApiClient& c, CtlState& s) {
+         c.call("DELETE", "/api/v1/rules/" + enc(s.name));
+         std::cout << "deleted rule " << s.name << "\n";
+       })
+      ->add_option("name", st->name, "Rule")
+      ->required();
 
   // ---- ratio ----
   auto* ratio = ctl->add_subcommand("ratio", "Participation ratios of a DC")->require_subcommand(1);
@@ -492,31 +514,34 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
                   });
   pl->add_option("server", st->name, "Server")->required();
   pl->add_flag("--json", st->json_format, "JSON instead of XML");
-  auto* imp = leaf(ctl, "import", "Replace the whole topology with a JSON or YAML file",
-                   [](ApiClient& c, CtlState& s) {
-                     std::string text = read_file(s.file);
-                     bool yaml = s.file.ends_with(".yaml") || s.file.ends_with(".yml");
-                     auto resp = c.raw("PUT", std::string("/api/v1/topology") +
-                                                  (s.dry_run ? "?dry_run=true" : ""),
-                                       text, yaml ? "application/yaml" : "application/json");
-                     auto r = json::parse(resp.body);
-                     if (s.as_json()) {
-                       s.show(r);
-                     } else {
-                       std::cout << (s.dry_run ? "valid: " : "imported: ") << r["dcs"] << " DCs, "
-                                 << r["racks"] << " racks, " << r["servers"] << " servers, "
-                                 << r["rules"] << " rules\n";
-                     }
-                   });
-  imp->add_option("file", st->file, "Topology file (.json, .yaml)")->required()->check(CLI::ExistingFile);
+  auto* imp = leaf(
+      ctl, "import", "Replace the whole topology with a JSON or YAML file",
+      [](ApiClient& c, CtlState& s) {
+        std::string text = read_file(s.file);
+        bool yaml = s.file.ends_with(".yaml") || s.file.ends_with(".yml");
+        auto resp =
+            c.raw("PUT", std::string("/api/v1/topology") + (s.dry_run ? "?dry_run=true" : ""), text,
+                  yaml ? "application/yaml" : "application/json");
+        auto r = json::parse(resp.body);
+        if (s.as_json()) {
+          s.show(r);
+        } else {
+          std::cout << (s.dry_run ? "valid: " : "imported: ") << r["dcs"] << " DCs, " << r["racks"]
+                    << " racks, " << r["servers"] << " servers, " << r["rules"] << " rules\n";
+        }
+      });
+  imp->add_option("file", st->file, "Topology file (.json, .yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
   imp->add_flag("--dry-run", st->dry_run, "Only validate");
   leaf(ctl, "export", "Print the whole topology as JSON (importable)",
        [](ApiClient& c, CtlState& s) {
-         std::cout << c.raw("GET", std::string("/api/v1/topology") + (s.state ? "?state=true" : ""))
-                          .body
-                   << "\n";
+         std::cout
+             << c.raw("GET", std::string("/api/v1/topology") + (s.state ? "?state=true" : "")).body
+             << "\n";
        })
-      ->add_flag("--state", st->state, "Include servers' last_seen_ms/agent_version (not importable)");
+      ->add_flag("--state", st->state,
+                 "Include servers' last_seen_ms/agent_version (not importable)");
 }
 
 }  // namespace pingmesh::cmd

@@ -1,13 +1,13 @@
 // `pingmesh server`: the central process (controller API today; collector, analyzer and UI join
 // the same router as RouteParts). Wiring only: the work is in src/controller and its stages.
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "cmd/commands.hpp"
 #include "common/http.hpp"
@@ -57,13 +57,15 @@ int run_server(controller::ServerConfig cfg) {
   controller::check_server_config(cfg);
   auto listen = controller::parse_listen(cfg.listen);
   if (cfg.min_interval_ms < model::kMinIntervalMs) {
-    spdlog::warn("server: --min-interval-ms {} is below the 10000 ms safety floor; use it only "
-                 "in a lab",
-                 cfg.min_interval_ms);
+    spdlog::warn(
+        "server: --min-interval-ms {} is below the 10000 ms safety floor; use it only "
+        "in a lab",
+        cfg.min_interval_ms);
   }
   if (cfg.admin_token.empty()) {
-    spdlog::warn("server: no admin token configured (--admin-token or PINGMESH_ADMIN_TOKEN): "
-                 "changes are accepted only from loopback clients");
+    spdlog::warn(
+        "server: no admin token configured (--admin-token or PINGMESH_ADMIN_TOKEN): "
+        "changes are accepted only from loopback clients");
   }
   if (cfg.agent_token.empty()) {
     spdlog::info("server: no agent token configured: heartbeats are accepted from anyone");
@@ -114,8 +116,8 @@ int run_server(controller::ServerConfig cfg) {
 
   auto snap = topology.snapshot();
   spdlog::info("server: listening on http://{}:{}, db {}, {} DCs, {} servers{}",
-               url_host(listen.host), server.port(), cfg.db, snap->dcs.size(),
-               snap->servers.size(), snap->settings.stopped ? " (probing STOPPED)" : "");
+               url_host(listen.host), server.port(), cfg.db, snap->dcs.size(), snap->servers.size(),
+               snap->settings.stopped ? " (probing STOPPED)" : "");
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

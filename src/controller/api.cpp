@@ -40,7 +40,9 @@ std::string media_type(std::string_view content_type) {
   return lower(mt);
 }
 
-bool is_json_type(const std::string& mt) { return mt == "application/json" || mt.ends_with("+json"); }
+bool is_json_type(const std::string& mt) {
+  return mt == "application/json" || mt.ends_with("+json");
+}
 
 bool is_yaml_type(const std::string& mt) {
   return mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml" ||
@@ -253,9 +255,9 @@ void Api::add_dc_routes(http::Router& router) {
   };
   route(router, "GET", "/api/v1/dcs", Access::kPublic, [this, page](const Request& r) {
     auto topo = topology_.snapshot();
-    return Response::json(
-        page_of(topo->dcs, page(r), [](const model::Datacenter& d) { return model::to_json(d); })
-            .dump());
+    return Response::json(page_of(topo->dcs, page(r), [](const model::Datacenter& d) {
+                            return model::to_json(d);
+                          }).dump());
   });
   route(router, "POST", "/api/v1/dcs", Access::kAdmin, [this](const Request& r) {
     auto dc = topology_.create_dc(model::dc_from_json(parse_object(r), topology_.limits()));
@@ -297,30 +299,27 @@ void Api::add_rack_routes(http::Router& router) {
     default_member(j, "dc", r.params[0]);
     auto rack = model::rack_from_json(j);
     if (rack.dc != r.params[0]) {
-      throw model::ValidationError("dc", "must match the datacenter in the path ('" +
-                                             r.params[0] + "')");
+      throw model::ValidationError("dc",
+                                   "must match the datacenter in the path ('" + r.params[0] + "')");
     }
     rack = topology_.create_rack(rack);
     return created(model::to_json(rack),
                    path_of("/api/v1/dcs/" + http::url_encode(rack.dc) + "/racks/", rack.name));
   });
-  route(router, "GET", "/api/v1/dcs/{dc}/racks/{rack}", Access::kPublic,
-        [this](const Request& r) {
-          return Response::json(model::to_json(topology_.get_rack(r.params[0], r.params[1])).dump());
-        });
-  route(router, "PUT", "/api/v1/dcs/{dc}/racks/{rack}", Access::kAdmin,
-        [this](const Request& r) {
-          json j = parse_object(r);
-          default_member(j, "dc", r.params[0]);
-          default_member(j, "name", r.params[1]);
-          auto rack = topology_.replace_rack(r.params[0], r.params[1], model::rack_from_json(j));
-          return Response::json(model::to_json(rack).dump());
-        });
-  route(router, "PATCH", "/api/v1/dcs/{dc}/racks/{rack}", Access::kAdmin,
-        [this](const Request& r) {
-          auto rack = topology_.patch_rack(r.params[0], r.params[1], parse_object(r));
-          return Response::json(model::to_json(rack).dump());
-        });
+  route(router, "GET", "/api/v1/dcs/{dc}/racks/{rack}", Access::kPublic, [this](const Request& r) {
+    return Response::json(model::to_json(topology_.get_rack(r.params[0], r.params[1])).dump());
+  });
+  route(router, "PUT", "/api/v1/dcs/{dc}/racks/{rack}", Access::kAdmin, [this](const Request& r) {
+    json j = parse_object(r);
+    default_member(j, "dc", r.params[0]);
+    default_member(j, "name", r.params[1]);
+    auto rack = topology_.replace_rack(r.params[0], r.params[1], model::rack_from_json(j));
+    return Response::json(model::to_json(rack).dump());
+  });
+  route(router, "PATCH", "/api/v1/dcs/{dc}/racks/{rack}", Access::kAdmin, [this](const Request& r) {
+    auto rack = topology_.patch_rack(r.params[0], r.params[1], parse_object(r));
+    return Response::json(model::to_json(rack).dump());
+  });
   route(router, "DELETE", "/api/v1/dcs/{dc}/racks/{rack}", Access::kAdmin,
         [this](const Request& r) {
           topology_.delete_rack(r.params[0], r.params[1]);
@@ -358,10 +357,9 @@ void Api::add_server_routes(http::Router& router) {
         servers.push_back(model::server_from_json(j[i], nullptr, "[" + std::to_string(i) + "]"));
       }
       auto result = topology_.upsert_servers(servers);
-      spdlog::info("controller: bulk registration: {} servers created, {} updated",
-                   result.created, result.updated);
-      return Response::json(
-          json{{"created", result.created}, {"updated", result.updated}}.dump());
+      spdlog::info("controller: bulk registration: {} servers created, {} updated", result.created,
+                   result.updated);
+      return Response::json(json{{"created", result.created}, {"updated", result.updated}}.dump());
     }
     if (!j.is_object()) throw HttpError{422, "body", "must be a JSON object or array"};
     auto s = topology_.create_server(model::server_from_json(j));
@@ -393,8 +391,7 @@ void Api::add_rule_routes(http::Router& router) {
               size_param(r, "limit", options_.default_limit, options_.max_limit)};
     auto topo = topology_.snapshot();
     return Response::json(
-        page_of(topo->rules, page, [](const model::Rule& x) { return model::to_json(x); })
-            .dump());
+        page_of(topo->rules, page, [](const model::Rule& x) { return model::to_json(x); }).dump());
   });
   route(router, "POST", "/api/v1/rules", Access::kAdmin, [this](const Request& r) {
     auto rule = topology_.create_rule(model::rule_from_json(parse_object(r), topology_.limits()));
@@ -453,12 +450,13 @@ void Api::add_global_routes(http::Router& router) {
       spdlog::info("controller: topology imported: {} DCs, {} racks, {} servers, {} rules",
                    t.dcs.size(), t.racks.size(), t.servers.size(), t.rules.size());
     }
-    return Response::json(json{{"dry_run", dry_run},
-                               {"dcs", t.dcs.size()},
-                               {"racks", t.racks.size()},
-                               {"servers", t.servers.size()},
-                               {"rules", t.rules.size()}}
-                              .dump());
+    return Response::json(json{
+        {"dry_run", dry_run},
+        {"dcs", t.dcs.size()},
+        {"racks", t.racks.size()},
+        {"servers", t.servers.size()},
+        {"rules",
+         t.rules.size()}}.dump());
   });
   auto kill_switch = [this](bool stop) {
     return [this, stop](const Request& r) {
@@ -477,9 +475,8 @@ void Api::add_global_routes(http::Router& router) {
   };
   route(router, "POST", "/api/v1/stop", Access::kAdmin, kill_switch(true));
   route(router, "POST", "/api/v1/resume", Access::kAdmin, kill_switch(false));
-  route(router, "GET", "/api/v1/status", Access::kPublic, [this](const Request&) {
-    return Response::json(status_json(topology_.status()).dump());
-  });
+  route(router, "GET", "/api/v1/status", Access::kPublic,
+        [this](const Request&) { return Response::json(status_json(topology_.status()).dump()); });
 }
 
 void Api::add_agent_routes(http::Router& router) {
@@ -506,13 +503,13 @@ void Api::add_agent_routes(http::Router& router) {
     }
     auto served = pinglists_.get(r.params[0], format, r.header("if-none-match"));
     if (served.status == 404) {
-      return Response::error(404, "no pinglist for server '" + r.params[0] +
-                                      "' (unknown or removed server)",
-                             "server");
+      return Response::error(
+          404, "no pinglist for server '" + r.params[0] + "' (unknown or removed server)",
+          "server");
     }
     Response resp;
     resp.status = served.status;
-    resp.content_type = served.status == 304 ? ""
+    resp.content_type = served.status == 304               ? ""
                         : format == pinglist::Format::kXml ? "application/xml"
                                                            : "application/json";
     resp.headers.emplace_back("etag", served.etag);
@@ -532,8 +529,8 @@ void Api::add_agent_routes(http::Router& router) {
     }
     json j = page_of(picked, page, [&](const model::Server* s) {
       auto sum = pinglists_.summary(s->name);
-      return json{{"server", s->name}, {"dc", s->dc},           {"rack", s->rack},
-                  {"entries", sum.entries}, {"chosen", sum.chosen}, {"alive", sum.alive},
+      return json{{"server", s->name},      {"dc", s->dc},           {"rack", s->rack},
+                  {"entries", sum.entries}, {"chosen", sum.chosen},  {"alive", sum.alive},
                   {"stopped", sum.stopped}, {"version", sum.version}};
     });
     j["stopped"] = topo->settings.stopped;
@@ -542,8 +539,7 @@ void Api::add_agent_routes(http::Router& router) {
   });
 }
 
-void add_process_routes(http::Router& router, metrics::Registry& registry,
-                        const json& openapi) {
+void add_process_routes(http::Router& router, metrics::Registry& registry, const json& openapi) {
   router.add("GET", "/metrics", [&registry](const Request&) {
     return Response::text(registry.render(), 200, "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -575,21 +571,28 @@ http::Handler make_handler(std::shared_ptr<const http::Router> router,
     const char* name;
   };
   static constexpr Reason kReasons[] = {
-      {400, "bad_request"},  {401, "unauthorized"},           {403, "forbidden"},
-      {404, "not_found"},    {405, "method_not_allowed"},     {409, "conflict"},
-      {413, "too_large"},    {415, "unsupported_media_type"}, {422, "invalid"},
-      {500, "internal"},     {503, "unavailable"},
+      {400, "bad_request"},
+      {401, "unauthorized"},
+      {403, "forbidden"},
+      {404, "not_found"},
+      {405, "method_not_allowed"},
+      {409, "conflict"},
+      {413, "too_large"},
+      {415, "unsupported_media_type"},
+      {422, "invalid"},
+      {500, "internal"},
+      {503, "unavailable"},
   };
   auto counters = std::make_shared<std::vector<std::pair<int, metrics::Counter*>>>();
   for (const auto& r : kReasons) {
-    counters->emplace_back(
-        r.status, &registry.counter("pingmesh_api_rejected_requests_total",
-                                    "Requests answered with an error status, by reason.",
-                                    {{"reason", r.name}}));
+    counters->emplace_back(r.status,
+                           &registry.counter("pingmesh_api_rejected_requests_total",
+                                             "Requests answered with an error status, by reason.",
+                                             {{"reason", r.name}}));
   }
-  auto& other = registry.counter("pingmesh_api_rejected_requests_total",
-                                 "Requests answered with an error status, by reason.",
-                                 {{"reason", "other"}});
+  auto& other =
+      registry.counter("pingmesh_api_rejected_requests_total",
+                       "Requests answered with an error status, by reason.", {{"reason", "other"}});
   return [router = std::move(router), counters, &other](const Request& request) {
     Request r = request;  // the router fills r.params
     Response resp = router->dispatch(r);

@@ -35,8 +35,8 @@ struct ApiOptions {
 /// 422 validation (unknown field, wrong type, out of range, broken reference), 503 store failure.
 class Api {
  public:
-  Api(TopologyService& topology, pinglist::PinglistService& pinglists,
-      metrics::Registry& registry, ApiOptions options);
+  Api(TopologyService& topology, pinglist::PinglistService& pinglists, metrics::Registry& registry,
+      ApiOptions options);
 
   /// Registers every /api/v1 route of the controller except /api/v1/openapi.json (see
   /// add_process_routes).
@@ -83,7 +83,6 @@ std::shared_ptr<http::Router> build_router(const std::vector<RoutePart>& parts,
 /// The http::Server handler of a router: dispatches, and counts every rejected request
 /// (status >= 400) in pingmesh_api_rejected_requests_total{reason}. The router must not change
 /// afterwards.
-http::Handler make_handler(std::shared_ptr<const http::Router> router,
-                           metrics::Registry& registry);
+http::Handler make_handler(std::shared_ptr<const http::Router> router, metrics::Registry& registry);
 
 }  // namespace pingmesh::controller

@@ -27,8 +27,9 @@ bool is_loopback(std::string_view address) {
                                                        0, 0, 0, 0, 0, 0, 0, 1};
   if (a->bytes == kV6Loopback) return true;
   // ::ffff:127.x.y.z (an IPv4 client of a dual-stack socket)
-  bool mapped = std::all_of(a->bytes.begin(), a->bytes.begin() + 10, [](uint8_t b) { return b == 0; }) &&
-                a->bytes[10] == 0xff && a->bytes[11] == 0xff;
+  bool mapped =
+      std::all_of(a->bytes.begin(), a->bytes.begin() + 10, [](uint8_t b) { return b == 0; }) &&
+      a->bytes[10] == 0xff && a->bytes[11] == 0xff;
   return mapped && a->bytes[12] == 127;
 }
 
@@ -48,8 +49,10 @@ std::string_view bearer_token(const http::Request& request) {
 std::optional<http::Response> Auth::check(const http::Request& request, Access access) const {
   if (access == Access::kPublic) return std::nullopt;
   std::string_view token = bearer_token(request);
-  bool admin = !token.empty() && has_admin_token() && constant_time_equal(token, options_.admin_token);
-  bool agent = !token.empty() && has_agent_token() && constant_time_equal(token, options_.agent_token);
+  bool admin =
+      !token.empty() && has_admin_token() && constant_time_equal(token, options_.admin_token);
+  bool agent =
+      !token.empty() && has_agent_token() && constant_time_equal(token, options_.agent_token);
   auto unauthorized = [](std::string_view why) {
     auto r = http::Response::error(401, why, "authorization");
     r.headers.emplace_back("www-authenticate", "Bearer");

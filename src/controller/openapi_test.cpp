@@ -39,26 +39,27 @@ TEST(OpenApi, DocumentMatchesTheRegisteredRoutes) {
   o.background = false;
   TopologyService service(&store, &pinglists, o);
   Api api(service, pinglists, registry, {});
-  auto router_ptr = build_router({{[&](http::Router& r) { api.add_routes(r); }, nullptr}}, registry);
+  auto router_ptr =
+      build_router({{[&](http::Router& r) { api.add_routes(r); }, nullptr}}, registry);
   const http::Router& router = *router_ptr;
   auto doc = openapi_document();
 
   std::set<std::pair<std::string, std::string>> routes, documented;
   for (const auto& [method, pattern] : router.routes()) routes.emplace(lower(method), pattern);
-  static const std::set<std::string> kVerbs{"get", "put", "post", "delete", "patch", "head",
-                                            "options"};
+  static const std::set<std::string> kVerbs{"get",   "put",  "post",   "delete",
+                                            "patch", "head", "options"};
   for (const auto& [path, ops] : doc.at("paths").items()) {
     for (const auto& [op, body] : ops.items()) {
       if (kVerbs.contains(op)) documented.emplace(op, path);
     }
   }
   for (const auto& r : routes) {
-    EXPECT_TRUE(documented.contains(r)) << "route " << r.first << " " << r.second
-                                        << " is missing from src/controller/openapi.json";
+    EXPECT_TRUE(documented.contains(r))
+        << "route " << r.first << " " << r.second << " is missing from src/controller/openapi.json";
   }
   for (const auto& d : documented) {
-    EXPECT_TRUE(routes.contains(d)) << "openapi.json documents " << d.first << " " << d.second
-                                    << ", which no handler serves";
+    EXPECT_TRUE(routes.contains(d))
+        << "openapi.json documents " << d.first << " " << d.second << ", which no handler serves";
   }
   EXPECT_GE(routes.size(), 30u);
 }
@@ -128,11 +129,11 @@ TEST(OpenApi, SchemasCarryTheCodecsFields) {
 
 TEST(OpenApi, MergeAddsFragmentsAndRefusesDuplicates) {
   auto doc = openapi_document();
-  json fragment = {
-      {"paths", {{"/api/v1/results", {{"post", {{"summary", "ingest"}}}}},
-                 {"/api/v1/dcs", {{"head", {{"summary", "probe"}}}}}}},
-      {"components", {{"schemas", {{"ResultBatch", {{"type", "object"}}}}}}},
-      {"tags", {{{"name", "Collector"}}}}};
+  json fragment = {{"paths",
+                    {{"/api/v1/results", {{"post", {{"summary", "ingest"}}}}},
+                     {"/api/v1/dcs", {{"head", {{"summary", "probe"}}}}}}},
+                   {"components", {{"schemas", {{"ResultBatch", {{"type", "object"}}}}}}},
+                   {"tags", {{{"name", "Collector"}}}}};
   merge_openapi(doc, fragment);
   EXPECT_TRUE(doc["paths"]["/api/v1/results"].contains("post"));
   EXPECT_TRUE(doc["paths"]["/api/v1/dcs"].contains("get"));

@@ -35,7 +35,7 @@ T integer(const std::string& path, const std::string& key, const YAML::Node& v, 
 
 const std::set<std::string>& server_config_keys() {
   static const std::set<std::string> keys{
-      "listen",  "db",     "admin-token",    "agent-token",          "threads", "log-level",
+      "listen",          "db",     "admin-token",    "agent-token",         "threads", "log-level",
       "min-interval-ms", "import", "max-body-bytes", "heartbeat-interval-s"};
   return keys;
 }

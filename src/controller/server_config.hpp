@@ -23,9 +23,9 @@ struct ServerConfig {
   int threads = 2;                        ///< HTTP I/O threads
   std::string log_level = "info";
   uint32_t min_interval_ms = model::kMinIntervalMs;  ///< lab override of the 10 s floor
-  std::string import_file;                ///< topology (JSON/YAML) imported at start
-  std::size_t max_body_bytes = 16 << 20;  ///< larger request bodies get 413
-  uint32_t heartbeat_interval_s = 10;     ///< told to agents
+  std::string import_file;                           ///< topology (JSON/YAML) imported at start
+  std::size_t max_body_bytes = 16 << 20;             ///< larger request bodies get 413
+  uint32_t heartbeat_interval_s = 10;                ///< told to agents
 };
 
 /// The keys a config file may hold.

@@ -39,8 +39,7 @@ std::ptrdiff_t dc_index(const model::Topology& t, std::string_view name) {
 }
 
 std::ptrdiff_t rack_index(const model::Topology& t, std::string_view dc, std::string_view name) {
-  return index_of(t.racks,
-                  [&](const model::Rack& r) { return r.dc == dc && r.name == name; });
+  return index_of(t.racks, [&](const model::Rack& r) { return r.dc == dc && r.name == name; });
 }
 
 std::ptrdiff_t server_index(const model::Topology& t, std::string_view name) {
@@ -197,7 +196,8 @@ void TopologyService::regenerate_locked() {
   regenerate_pending_ = false;
   auto topo = current()->topology;
   auto alive = liveness(*topo);
-  if (alive_gauge_) alive_gauge_->set(static_cast<double>(std::count(alive.begin(), alive.end(), true)));
+  if (alive_gauge_)
+    alive_gauge_->set(static_cast<double>(std::count(alive.begin(), alive.end(), true)));
   if (pinglists_) pinglists_->update(topo, alive);
 }
 
@@ -209,7 +209,8 @@ bool TopologyService::tick() {
   }
   auto topo = current()->topology;
   auto alive = liveness(*topo);
-  if (alive_gauge_) alive_gauge_->set(static_cast<double>(std::count(alive.begin(), alive.end(), true)));
+  if (alive_gauge_)
+    alive_gauge_->set(static_cast<double>(std::count(alive.begin(), alive.end(), true)));
   return pinglists_ ? pinglists_->tick(alive) : false;
 }
 
@@ -311,8 +312,8 @@ model::Datacenter TopologyService::replace_dc_locked(std::string_view name,
   auto i = dc_index(t, name);
   if (i < 0) not_found("dc", "datacenter " + in_quotes(name));
   if (dc.name != name) {
-    throw ValidationError("name", "renaming a datacenter is not supported (path says " +
-                                      in_quotes(name) + ")");
+    throw ValidationError(
+        "name", "renaming a datacenter is not supported (path says " + in_quotes(name) + ")");
   }
   t.dcs[i] = dc;
   auto moved = replace_servers_of(t, name);
@@ -344,7 +345,8 @@ void TopologyService::delete_dc(std::string_view name) {
     gone.push_back(s.name);
     return true;
   });
-  std::erase_if(t.rules, [&](const model::Rule& r) { return r.src_dc == name || r.dst_dc == name; });
+  std::erase_if(t.rules,
+                [&](const model::Rule& r) { return r.src_dc == name || r.dst_dc == name; });
   validate(t, "");
   commit(std::move(t), [&] { store_->delete_dc(name); });
   std::lock_guard seen_lock(seen_mu_);
@@ -401,7 +403,8 @@ model::Rack TopologyService::replace_rack_locked(std::string_view dc, std::strin
   auto i = rack_index(t, dc, name);
   if (i < 0) not_found("rack", "rack " + in_quotes(name) + " in datacenter " + in_quotes(dc));
   if (rack.name != name) throw ValidationError("name", "renaming a rack is not supported");
-  if (rack.dc != dc) throw ValidationError("dc", "moving a rack to another datacenter is not supported");
+  if (rack.dc != dc)
+    throw ValidationError("dc", "moving a rack to another datacenter is not supported");
   t.racks[i] = rack;
   auto moved = replace_servers_of(t, dc);
   validate(t, prefix("racks", i));
@@ -511,8 +514,8 @@ BulkResult TopologyService::upsert_servers(const std::vector<model::Server>& ser
   } catch (const ValidationError& e) {
     for (const auto& [from, to] : prefixes) {
       const auto& f = e.field();
-      if (f.starts_with(from) && (f.size() == from.size() || f[from.size()] == '.' ||
-                                  f[from.size()] == '[')) {
+      if (f.starts_with(from) &&
+          (f.size() == from.size() || f[from.size()] == '.' || f[from.size()] == '[')) {
         throw ValidationError(to + f.substr(from.size()), e.message());
       }
     }
@@ -632,7 +635,8 @@ void TopologyService::set_stopped(std::string_view dc, bool stopped) {
     t.settings.stopped = stopped;
     auto settings = t.settings;
     commit(std::move(t), [&] { store_->put_settings(settings); });
-    spdlog::warn("controller: probing {} everywhere (kill switch)", stopped ? "STOPPED" : "resumed");
+    spdlog::warn("controller: probing {} everywhere (kill switch)",
+                 stopped ? "STOPPED" : "resumed");
     return;
   }
   auto i = dc_index(t, dc);
@@ -720,7 +724,8 @@ HeartbeatResult TopologyService::heartbeat(const Heartbeat& hb) {
           throw;
         }
         auto row = stateful(s);
-        commit(std::move(t), [&] { store_->upsert_server(row); }, false);
+        commit(
+            std::move(t), [&] { store_->upsert_server(row); }, false);
         spdlog::info("controller: server {} now at {} (dc {}, switch {})", row.name,
                      row.addresses.empty() ? "-" : row.addresses.front().to_string(), row.dc,
                      row.rack.empty() ? "-" : row.rack);
@@ -778,7 +783,8 @@ HeartbeatResult TopologyService::heartbeat(const Heartbeat& hb) {
         seen_[s.name] = LastSeen{now(), hb.version, true};
       }
       auto row = stateful(s);
-      commit(std::move(t), [&] { store_->upsert_server(row); }, false);
+      commit(
+          std::move(t), [&] { store_->upsert_server(row); }, false);
       spdlog::info("controller: new server {} placed in dc {} under switch {}", s.name, s.dc,
                    s.rack);
       result.created = true;

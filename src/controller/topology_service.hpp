@@ -58,7 +58,8 @@ struct Heartbeat {
 
 /// Where a heartbeat's server is, after the service accepted it.
 struct HeartbeatResult {
-  std::string server;  ///< registered name (may differ from Heartbeat::name when matched by address)
+  std::string
+      server;  ///< registered name (may differ from Heartbeat::name when matched by address)
   std::string dc;
   std::string rack;
   bool created = false;  ///< a switch-mode server created by this heartbeat
@@ -198,8 +199,7 @@ class TopologyService {
   /// Runs `write` (store calls) for the validated `next`, publishes it and regenerates the
   /// pinglists now, or at the next tick() when !regenerate_now (heartbeat-driven changes, which
   /// may come by the thousand when a switch-mode fleet starts). Caller holds write_mu_.
-  void commit(model::Topology next, const std::function<void()>& write,
-              bool regenerate_now = true);
+  void commit(model::Topology next, const std::function<void()>& write, bool regenerate_now = true);
   void publish(model::Topology next);
   void regenerate_locked();
   model::Topology copy_topology() const;
@@ -221,7 +221,7 @@ class TopologyService {
 
   mutable std::mutex snapshot_mu_;  // guards current_ (pointer swap only)
   std::shared_ptr<const Snapshot> current_;
-  std::mutex write_mu_;  // serializes mutations, store access and pinglist regeneration
+  std::mutex write_mu_;              // serializes mutations, store access and pinglist regeneration
   bool regenerate_pending_ = false;  // guarded by write_mu_
 
   mutable std::mutex seen_mu_;

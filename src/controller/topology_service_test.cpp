@@ -109,8 +109,8 @@ TEST_F(TopologyServiceTest, DatacenterCrudAndCascadingDelete) {
   service->delete_dc("east");
   auto t = service->snapshot();
   EXPECT_EQ(t->dcs.size(), 1u);
-  EXPECT_TRUE(std::none_of(t->racks.begin(), t->racks.end(),
-                           [](const auto& x) { return x.dc == "east"; }));
+  EXPECT_TRUE(
+      std::none_of(t->racks.begin(), t->racks.end(), [](const auto& x) { return x.dc == "east"; }));
   EXPECT_TRUE(t->servers.empty());
   EXPECT_THROW(service->get_rule("east-tcp"), ServiceError);
   EXPECT_THROW(service->get_dc("east"), ServiceError);

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -22,8 +21,14 @@ class ControllerIntegration : public ::testing::Test {
  protected:
   /// Starts a server on dir/pingmesh.db with both tokens and a 1 s interval floor.
   std::unique_ptr<ServerProcess> start_server(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--db", (dir.path() / "pingmesh.db").string(), "--admin-token",
-                                  kAdmin, "--agent-token", kAgent, "--min-interval-ms", "1000"};
+    std::vector<std::string> args{"--db",
+                                  (dir.path() / "pingmesh.db").string(),
+                                  "--admin-token",
+                                  kAdmin,
+                                  "--agent-token",
+                                  kAgent,
+                                  "--min-interval-ms",
+                                  "1000"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto s = std::make_unique<ServerProcess>(dir.path(), args);
     EXPECT_TRUE(s->start()) << s->log();
@@ -39,9 +44,8 @@ class ControllerIntegration : public ::testing::Test {
     r.body = body;
     r.headers = std::move(headers);
     if (!token.empty()) r.headers.emplace_back("Authorization", std::string("Bearer ") + token);
-    bool has_type = std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) {
-      return h.first == "Content-Type";
-    });
+    bool has_type = std::any_of(r.headers.begin(), r.headers.end(),
+                                [](const auto& h) { return h.first == "Content-Type"; });
     if (!body.empty() && !has_type) r.headers.emplace_back("Content-Type", "application/json");
     return client.perform(r);
   }
@@ -116,8 +120,8 @@ TEST_F(ControllerIntegration, CrudThroughCtlAndErrorsThroughHttp) {
   EXPECT_NE(table.out.find("10.0.0.2"), std::string::npos);
   EXPECT_EQ(ctl({"ratio", "set", "east", "--racks", "0.5", "--servers", "0.5"}).exit_code, 0);
   EXPECT_EQ(parse(call("GET", "/api/v1/dcs/east").body)["server_ratio"], 0.5);
-  EXPECT_EQ(ctl({"rule", "add", "no-inter", "--level", "inter-dc", "--src-dc", "east",
-                 "--dst-dc", "west", "--action", "disable"})
+  EXPECT_EQ(ctl({"rule", "add", "no-inter", "--level", "inter-dc", "--src-dc", "east", "--dst-dc",
+                 "west", "--action", "disable"})
                 .exit_code,
             0);
   EXPECT_EQ(parse(call("GET", "/api/v1/rules").body)["total"], 4);
@@ -181,9 +185,9 @@ TEST_F(ControllerIntegration, HeartbeatsPinglistsAndEtags) {
   heartbeat("e1", "10.0.0.1");
   heartbeat("e2", "10.0.0.2");
   heartbeat("ghost", "10.0.0.99", 404, "east");  // rack mode: not registered
-  heartbeat("w1", "10.1.0.5");               // switch mode: created under s1
-  heartbeat("w2", "fd00:1::7");              // by its IPv6 address
-  heartbeat("lost", "192.0.2.1", 422);       // no switch CIDR holds it
+  heartbeat("w1", "10.1.0.5");                   // switch mode: created under s1
+  heartbeat("w2", "fd00:1::7");                  // by its IPv6 address
+  heartbeat("lost", "192.0.2.1", 422);           // no switch CIDR holds it
   auto w2 = parse(call("GET", "/api/v1/servers/w2").body);
   EXPECT_EQ(w2["dc"], "west");
   EXPECT_EQ(w2["rack"], "s1");
@@ -292,7 +296,8 @@ servers:
   server = start_server({"--import", topo, "--config", config});
   EXPECT_NE(server->log().find("2 DCs, 1 servers"), std::string::npos) << server->log();
   EXPECT_EQ(parse(call("GET", "/api/v1/settings", "", "").body)["liveness_timeout_s"], 60);
-  auto hb = call("POST", "/api/v1/heartbeat", R"({"name":"sw-1","addresses":["10.8.0.3"]})", kAgent);
+  auto hb =
+      call("POST", "/api/v1/heartbeat", R"({"name":"sw-1","addresses":["10.8.0.3"]})", kAgent);
   ASSERT_EQ(hb.status, 200) << hb.body;
   EXPECT_EQ(parse(hb.body)["heartbeat_interval_s"], 5);
   EXPECT_EQ(parse(hb.body)["rack"], "tor1");
@@ -322,8 +327,7 @@ servers:
 
 TEST_F(ControllerIntegration, NoAdminTokenMeansLoopbackOnlyAndTokensFromEnvironment) {
   server = std::make_unique<ServerProcess>(
-      dir.path(),
-      std::vector<std::string>{"--db", (dir.path() / "env.db").string()},
+      dir.path(), std::vector<std::string>{"--db", (dir.path() / "env.db").string()},
       std::map<std::string, std::string>{{"PINGMESH_AGENT_TOKEN", "from-env"}});
   ASSERT_TRUE(server->start()) << server->log();
   EXPECT_NE(server->log().find("no admin token configured"), std::string::npos);
