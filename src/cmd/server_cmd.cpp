@@ -1,10 +1,19 @@
-// `pingmesh server`: the central process (controller API today; collector, analyzer and UI join
-// the same router as RouteParts). Wiring only: the work is in src/controller and its stages.
+// `pingmesh server`: the central process: controller API, collector (ingest and queries),
+// analyzer (alerts and verdicts) and the web UI on one port, each stage adding its routes to one
+// router. Wiring only: the work is in the stage libraries.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -13,6 +22,8 @@
 #include "common/http.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/static_files.hpp"
+#include "collector/collector.hpp"
 #include "controller/api.hpp"
 #include "controller/server_config.hpp"
 #include "controller/topology_service.hpp"
@@ -20,6 +31,9 @@
 #include "model/topology_json.hpp"
 #include "pinglist/service.hpp"
 #include "topology/store.hpp"
+#ifdef PINGMESH_HAVE_ANALYZE
+#include "analyze/analyzer.hpp"
+#endif
 
 namespace pingmesh::cmd {
 
@@ -51,6 +65,63 @@ void import_file(controller::TopologyService& service, const std::string& path) 
   spdlog::info("server: imported {}: {} DCs, {} racks, {} servers, {} rules", path, t.dcs.size(),
                t.racks.size(), t.servers.size(), t.rules.size());
 }
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// The built web UI: --web-dir, else web/dist beside the source tree the binary was built from
+/// (build/src/cmd/pingmesh -> web/dist), else ./web/dist. Empty when none has an index.html.
+std::string find_web_dir(const std::string& configured) {
+  namespace fs = std::filesystem;
+  if (!configured.empty()) return configured;
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+         dir = dir.parent_path()) {
+      candidates.push_back(dir / "web" / "dist");
+      candidates.push_back(dir / "share" / "pingmesh" / "web");
+    }
+  }
+  candidates.emplace_back("web/dist");
+  for (const auto& c : candidates) {
+    if (fs::exists(c / "index.html", ec)) return c.string();
+  }
+  return {};
+}
+
+/// Runs `fn` every `period` on a thread until stop(); stop() joins.
+class Periodic {
+ public:
+  Periodic(std::chrono::milliseconds period, std::function<void()> fn)
+      : thread_([this, period, fn = std::move(fn)] {
+          std::unique_lock lock(mu_);
+          while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
+            lock.unlock();
+            fn();
+            lock.lock();
+          }
+        }) {}
+  ~Periodic() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 int run_server(controller::ServerConfig cfg) {
   log::init(cfg.log_level);
@@ -92,16 +163,78 @@ int run_server(controller::ServerConfig cfg) {
   api_options.auth = {cfg.admin_token, cfg.agent_token};
   api_options.heartbeat_interval_s = cfg.heartbeat_interval_s;
   controller::Api api(topology, pinglists, registry, api_options);
-  // Later stages add their RoutePart here (collector ingest/query, UI files).
-  auto router = controller::build_router(
-      {{[&api](http::Router& r) { api.add_routes(r); }, nullptr}}, registry);
+  controller::Auth auth(api_options.auth);
+
+#ifdef PINGMESH_HAVE_ANALYZE
+  analyze::AnalyzerOptions analyzer_options;
+  analyzer_options.rules_path = cfg.alert_rules;
+  analyzer_options.notify.webhooks = cfg.webhooks;
+  analyzer_options.notify.alertmanagers = cfg.alertmanagers;
+  analyzer_options.notify.external_url =
+      "http://" + url_host(listen.host) + ":" + std::to_string(listen.port);
+  analyzer_options.authorize_write = [&auth](const http::Request& r) {
+    return auth.check(r, controller::Access::kAdmin);
+  };
+  analyze::Analyzer analyzer(analyzer_options, &registry, [&topology] { return topology.snapshot(); });
+#endif
+
+  // The collector accepts results only from servers the controller knows.
+  collector::CollectorOptions collector_options;
+  collector_options.data_dir = cfg.data_dir;
+  collector_options.agent_token = cfg.agent_token;
+#ifdef PINGMESH_HAVE_ANALYZE
+  collector_options.on_accepted = [&analyzer](const v1::ResultBatch& batch, int64_t now_us) {
+    analyzer.observe(batch, now_us / 1000);
+  };
+#endif
+  collector::Collector collector(
+      collector_options, &registry, [&pinglists](std::string_view name) {
+        auto plan = pinglists.plan();
+        return plan != nullptr && plan->index.count(name) > 0;
+      });
+
+  std::vector<controller::RoutePart> parts;
+  parts.push_back({[&api](http::Router& r) { api.add_routes(r); }, nullptr});
+  parts.push_back({[&collector](http::Router& r) { collector.register_routes(r); },
+                   nlohmann::json::parse(collector::openapi_fragment())});
+#ifdef PINGMESH_HAVE_ANALYZE
+  parts.push_back({[&analyzer](http::Router& r) { analyzer.register_routes(r); },
+                   analyze::Analyzer::openapi_fragment()});
+#endif
+  auto router = controller::build_router(parts, registry);
+  auto api_handler = controller::make_handler(router, registry);
+
+  // The web UI: static files for every GET that is not an API, metrics or health path.
+  std::shared_ptr<http::StaticFiles> web;
+  auto web_dir = find_web_dir(cfg.web_dir);
+  if (web_dir.empty()) {
+    spdlog::warn("server: web UI not found (build it with scripts/build.sh, or pass --web-dir); "
+                 "serving the API only");
+  } else {
+    web = std::make_shared<http::StaticFiles>(web_dir);
+    spdlog::info("server: web UI from {} ({} files, {} KB)", web_dir, web->file_count(),
+                 web->total_bytes() / 1024);
+  }
+  http::Handler handler = [api_handler, web](const http::Request& request) {
+    if (web && (request.method == "GET" || request.method == "HEAD") &&
+        !request.path.starts_with("/api/") && request.path != "/metrics" &&
+        request.path != "/healthz") {
+      if (auto r = web->serve(request)) return *r;
+    }
+    return api_handler(request);
+  };
 
   http::ServerOptions http_options;
   http_options.address = listen.host;
   http_options.port = listen.port;
   http_options.threads = cfg.threads;
   http_options.max_body_bytes = cfg.max_body_bytes;
-  http::Server server(http_options, controller::make_handler(router, registry));
+  http::Server server(http_options, handler);
+  collector.start();
+#ifdef PINGMESH_HAVE_ANALYZE
+  analyzer.start();
+  Periodic evaluation(std::chrono::milliseconds(2000), [&analyzer] { analyzer.evaluate(now_ms()); });
+#endif
   server.start();
   registry.gauge_fn("pingmesh_http_bad_requests",
                     "Requests refused before routing (malformed HTTP, body over the limit: 413).",
@@ -115,14 +248,20 @@ int run_server(controller::ServerConfig cfg) {
                     [&server] { return static_cast<double>(server.stats().connections_rejected); });
 
   auto snap = topology.snapshot();
-  spdlog::info("server: listening on http://{}:{}, db {}, {} DCs, {} servers{}",
-               url_host(listen.host), server.port(), cfg.db, snap->dcs.size(), snap->servers.size(),
+  spdlog::info("server: listening on http://{}:{}, db {}, data {}, {} DCs, {} servers{}",
+               url_host(listen.host), server.port(), cfg.db, cfg.data_dir, snap->dcs.size(),
+               snap->servers.size(),
                snap->settings.stopped ? " (probing STOPPED)" : "");
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("server: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();
+#ifdef PINGMESH_HAVE_ANALYZE
+  evaluation.stop();
+  analyzer.stop();
+#endif
+  collector.stop();
   topology.stop();
   spdlog::info("server: stopped");
   return 0;
@@ -135,7 +274,8 @@ void add_server_command(CLI::App& app, std::function<int()>* run) {
   auto config_file = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand(
       "server",
-      "Run the controller: topology store, pinglist generation and the REST API on one port.\n"
+      "Run the central server: controller (topology, pinglists), collector (results,\n"
+      "aggregates), analyzer (alerts, fault localization), REST API and web UI on one port.\n"
       "Every flag can also be set in a YAML --config file under the same name (e.g.\n"
       "'listen: 0.0.0.0:9000'); flags win over the environment, which wins over the file.");
   cmd->add_option("--listen", cfg->listen,
@@ -169,6 +309,18 @@ void add_server_command(CLI::App& app, std::function<int()>* run) {
   cmd->add_option("--heartbeat-interval-s", cfg->heartbeat_interval_s,
                   "Heartbeat period told to agents")
       ->capture_default_str();
+  cmd->add_option("--data-dir", cfg->data_dir,
+                  "Directory of the collector's write-ahead log and aggregates (created if missing)")
+      ->capture_default_str();
+  cmd->add_option("--web-dir", cfg->web_dir,
+                  "Built web UI to serve at / (default: web/dist of the source tree, if built)");
+  cmd->add_option("--alert-rules", cfg->alert_rules,
+                  "Alert rules file (JSON or YAML); rules changed through the API are saved to it.\n"
+                  "Without it, the paper's defaults (loss > 0.1 %, P99 > 5 ms) live in memory");
+  cmd->add_option("--webhook", cfg->webhooks,
+                  "URL receiving alert notifications as JSON POSTs (repeatable)");
+  cmd->add_option("--alertmanager", cfg->alertmanagers,
+                  "Prometheus Alertmanager base URL receiving alerts on /api/v2/alerts (repeatable)");
 
   cmd->callback([run, cfg, config_file, cmd] {
     *run = [cfg, config_file, cmd] {

@@ -58,6 +58,9 @@ struct CollectorOptions {
   std::size_t retention_batch = 500;           ///< tiles deleted per statement
   /// Unix microseconds; the system clock when unset (tests inject a clock).
   std::function<int64_t()> clock_us;
+  /// Called with every batch once it is durable (after the WAL append), on the ingesting thread;
+  /// the analyzer observes results through it. Must be cheap and thread-safe.
+  std::function<void(const v1::ResultBatch& batch, int64_t now_us)> on_accepted;
 };
 
 /// Outcome of one ingest call.
@@ -159,6 +162,9 @@ class Collector {
   bool stopping_ = false;
   std::thread thread_;
 };
+
+/// The OpenAPI 3 fragment (paths and tags) documenting register_routes()' routes.
+std::string_view openapi_fragment();
 
 /// Decodes a body into `batch` (which should live on an arena for speed). False with a message
 /// on malformed input.

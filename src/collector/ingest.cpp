@@ -249,6 +249,7 @@ IngestStatus Collector::ingest_decoded(const v1::ResultBatch& batch, std::string
       return st;
     }
   }
+  if (st.counts.accepted > 0 && options_.on_accepted) options_.on_accepted(batch, now);
   m.batches_accepted.inc();
   m.results.inc(static_cast<double>(st.counts.accepted));
   m.clamped.inc(static_cast<double>(st.counts.clamped));

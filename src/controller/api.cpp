@@ -560,7 +560,18 @@ std::shared_ptr<http::Router> build_router(const std::vector<RoutePart>& parts,
     part.add_routes(*router);
     if (!part.openapi.is_null()) fragments.push_back(part.openapi);
   }
-  add_process_routes(*router, registry, openapi_document(fragments));
+  auto doc = openapi_document(fragments);
+  add_process_routes(*router, registry, doc);
+  // A route the document does not describe is a bug: refuse to start rather than serve it.
+  for (const auto& [method, pattern] : router->routes()) {
+    std::string op = method;
+    for (auto& c : op) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto& paths = doc["paths"];
+    if (!paths.contains(pattern) || !paths[pattern].contains(op)) {
+      throw std::logic_error("route " + method + " " + pattern +
+                             " is missing from the OpenAPI document");
+    }
+  }
   return router;
 }
 

@@ -36,7 +36,8 @@ T integer(const std::string& path, const std::string& key, const YAML::Node& v, 
 const std::set<std::string>& server_config_keys() {
   static const std::set<std::string> keys{
       "listen",          "db",     "admin-token",    "agent-token",         "threads", "log-level",
-      "min-interval-ms", "import", "max-body-bytes", "heartbeat-interval-s"};
+      "min-interval-ms", "import", "max-body-bytes", "heartbeat-interval-s", "data-dir",
+      "web-dir", "alert-rules", "webhook", "alertmanager"};
   return keys;
 }
 
@@ -64,7 +65,8 @@ void load_server_config(const std::string& path, ServerConfig* config,
       throw at(path, kv.first.Mark(),
                "unknown key '" + kv.first.Scalar() +
                    "' (known: listen, db, admin-token, agent-token, threads, log-level, "
-                   "min-interval-ms, import, max-body-bytes, heartbeat-interval-s)");
+                   "min-interval-ms, import, max-body-bytes, heartbeat-interval-s, data-dir, "
+                   "web-dir, alert-rules, webhook, alertmanager)");
     }
     if (!v.IsScalar()) throw at(path, v.Mark(), key + ": must be a single value");
     if (skip.contains(key)) continue;
@@ -98,6 +100,16 @@ void load_server_config(const std::string& path, ServerConfig* config,
       config->max_body_bytes = integer<std::size_t>(path, key, v, 1024, std::size_t{1} << 30);
     } else if (key == "heartbeat-interval-s") {
       config->heartbeat_interval_s = integer<uint32_t>(path, key, v, 1, 3600);
+    } else if (key == "data-dir") {
+      config->data_dir = s;
+    } else if (key == "web-dir") {
+      config->web_dir = s;
+    } else if (key == "alert-rules") {
+      config->alert_rules = s;
+    } else if (key == "webhook") {
+      config->webhooks.push_back(s);
+    } else if (key == "alertmanager") {
+      config->alertmanagers.push_back(s);
     }
   }
 }
@@ -114,6 +126,7 @@ void check_server_config(const ServerConfig& config) {
     throw std::invalid_argument("max-body-bytes: must be at least 1024");
   }
   if (config.db.empty()) throw std::invalid_argument("db: must not be empty");
+  if (config.data_dir.empty()) throw std::invalid_argument("data-dir: must not be empty");
 }
 
 ListenAddress parse_listen(std::string_view text) {
