@@ -20,9 +20,13 @@ run_suite() {
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600
 }
+web_tests() {
+  echo "== web UI component tests (vitest)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm test --silent)
+}
 case "$what" in
-  all) run_suite release build; run_suite asan build-asan ;;
-  release) run_suite release build ;;
+  all) run_suite release build; web_tests; run_suite asan build-asan ;;
+  release) run_suite release build; web_tests ;;
   asan) run_suite asan build-asan ;;
   *) echo "usage: $0 [all|release|asan]" >&2; exit 2 ;;
 esac
