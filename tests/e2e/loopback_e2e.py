@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mesh import (ADMIN_TOKEN, Failure, Mesh, check, get_json, http,  # noqa: E402
                   install_signal_handlers, log, topology, wait_until)

@@ -3,6 +3,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import type { SeriesPoint } from "./api";
+import { chartValue, tickDecimals } from "./format";
 
 export interface Line {
   label: string;
@@ -46,10 +47,20 @@ export function lineChart(
           stroke: l.color,
           width: 1.5,
           spanGaps: false,
-          value: (_: uPlot, v: number | null) => (v === null ? "–" : `${v.toFixed(opts.decimals)} ${opts.unit}`),
+          value: (_: uPlot, v: number | null) => (v === null ? "–" : `${chartValue(v, opts.decimals)} ${opts.unit}`),
         })),
       ],
-      axes: [{}, { label: opts.unit, size: 60, values: (_: uPlot, vals: number[]) => vals.map((v) => v.toFixed(opts.decimals)) }],
+      axes: [
+        {},
+        {
+          label: opts.unit,
+          size: 60,
+          values: (_: uPlot, vals: number[]) => {
+            const d = tickDecimals(vals.length > 1 ? Math.abs(vals[1] - vals[0]) : 0, opts.decimals);
+            return vals.map((v) => v.toFixed(d));
+          },
+        },
+      ],
       scales: { x: { time: true } },
       legend: { live: true },
     },

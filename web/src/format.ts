@@ -82,3 +82,17 @@ export function formatWindow(from: number, to: number): string {
   else len = `${Math.round(span / 86400)} d`;
   return `${formatTime(from)} – ${formatTime(to)} (${len})`;
 }
+
+/** Decimals that tell apart ticks `step` apart (at least `min`, at most 6): loopback RTTs are
+ * ~0.01 ms, which 2 fixed decimals would print as "0.01" on every tick. */
+export function tickDecimals(step: number, min: number): number {
+  if (!(step > 0) || !Number.isFinite(step)) return min;
+  return Math.min(6, Math.max(min, Math.ceil(-Math.log10(step) - 1e-9)));
+}
+
+/** A value with `decimals`, or 3 significant digits when that would round a non-zero value away. */
+export function chartValue(v: number, decimals: number): string {
+  const fixed = v.toFixed(decimals);
+  if (v !== 0 && Math.abs(v) < 10 ** -decimals * 10) return String(Number(v.toPrecision(3)));
+  return fixed;
+}

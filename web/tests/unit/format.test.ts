@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAge, formatCount, formatLatencyUs, formatRatio, formatValue } from "../../src/format";
+import { formatAge, formatCount, formatLatencyUs, formatRatio, formatValue, chartValue, tickDecimals } from "../../src/format";
 
 describe("latency", () => {
   it("keeps microseconds below 1 ms", () => {
@@ -46,5 +46,22 @@ describe("values by unit", () => {
     expect(formatAge(0, 1000)).toBe("never");
     expect(formatAge(90_000, 100_000)).toBe("10 s ago");
     expect(formatAge(0 + 1, 1 + 5 * 60_000)).toBe("5 min ago");
+  });
+});
+
+describe("chart ticks and values (loopback RTTs are ~0.01 ms)", () => {
+  it("gives ticks enough decimals to differ", () => {
+    expect(tickDecimals(0.002, 2)).toBe(3);
+    expect(tickDecimals(0.0005, 2)).toBe(4);
+    expect(tickDecimals(0.5, 2)).toBe(2);
+    expect(tickDecimals(10, 2)).toBe(2);
+    expect(tickDecimals(0, 2)).toBe(2);
+    expect(tickDecimals(1e-12, 2)).toBe(6);
+  });
+  it("keeps small values visible", () => {
+    expect(chartValue(0.0123, 2)).toBe("0.0123");
+    expect(chartValue(1.234, 2)).toBe("1.23");
+    expect(chartValue(0, 2)).toBe("0.00");
+    expect(chartValue(0.0001234, 3)).toBe("0.000123");
   });
 });
