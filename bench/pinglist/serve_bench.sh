@@ -15,6 +15,7 @@ bin=build/src/cmd/pingmesh
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx (scripts/install-deps.sh test)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/pingmesh-serve-bench.XXXXXX)
+chmod 755 "$work"  # nginx workers run as www-data
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -33,7 +34,7 @@ for r in range(10):
                              "addresses": [f"10.0.{r}.{s + 1}"]})
 json.dump(t, open(sys.argv[1], "w"))
 PY
-taskset -c 0 "$bin" server --listen 127.0.0.1:$port_pm --db "$work/pm.db" --threads 1 \
+taskset -c 0 "$bin" server --listen 127.0.0.1:$port_pm --db "$work/pm.db" --data-dir "$work/data" --threads 1 \
   --admin-token $token --agent-token $token --log-level warn >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$port_pm/healthz >/dev/null && break; sleep 0.1; done

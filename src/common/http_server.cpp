@@ -1,5 +1,6 @@
 // Boost.Beast lives only here: compile time of the rest of the tree stays low.
 #include <atomic>
+#include <unordered_set>
 #include <utility>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -134,6 +135,9 @@ struct Server::Impl {
   // the io_context decrement `open` when the io_context destroys them.
   std::atomic<bool> stopped{false};
   std::atomic<uint64_t> requests{0}, accepted{0}, rejected{0}, bad{0}, open{0};
+  // Live sessions, for the idle sweep. Registered once per connection, not per request.
+  std::mutex sessions_mu;
+  std::unordered_set<class Session*> sessions;
   uint16_t bound_port = 0;
   ServerOptions options;
   Handler handler;
@@ -141,16 +145,44 @@ struct Server::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
+  std::optional<asio::steady_timer> sweep_timer;
 
   void do_accept();
+  void sweep();
 };
 
 namespace {
 
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+/// One connection. Idle connections are closed by the server's periodic sweep rather than by a
+/// timer per operation: re-arming a timer on every read doubled the cost of a small request.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Server::Impl* srv) : stream_(std::move(socket)), srv_(srv) {}
-  ~Session() { srv_->open.fetch_sub(1, std::memory_order_relaxed); }
+  Session(tcp::socket socket, Server::Impl* srv) : stream_(std::move(socket)), srv_(srv) {
+    std::lock_guard lock(srv_->sessions_mu);
+    srv_->sessions.insert(this);
+  }
+  ~Session() {
+    {
+      std::lock_guard lock(srv_->sessions_mu);
+      srv_->sessions.erase(this);
+    }
+    srv_->open.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  /// Milliseconds (steady clock) of the last read or write start.
+  int64_t last_activity_ms() const { return last_activity_ms_.load(std::memory_order_relaxed); }
+  /// Closes the connection from any thread (runs on the session's strand).
+  void close_async() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
 
   void run() {
     beast::error_code ec;
@@ -165,7 +197,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(srv_->options.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(srv_->options.idle_timeout);
+    last_activity_ms_.store(steady_ms(), std::memory_order_relaxed);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         self->on_read(ec);
@@ -237,6 +269,7 @@ class Session : public std::enable_shared_from_this<Session> {
       res->content_length(len);
     }
     head_only_ = false;
+    last_activity_ms_.store(steady_ms(), std::memory_order_relaxed);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res, keep_alive](beast::error_code ec,
                                                                     std::size_t) {
@@ -257,9 +290,28 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl* srv_;
   std::string remote_;
   bool head_only_ = false;
+  std::atomic<int64_t> last_activity_ms_{0};
 };
 
-}  // namespace
+void Server::Impl::sweep() {
+  const int64_t limit_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options.idle_timeout).count();
+  const int64_t now = steady_ms();
+  {
+    std::lock_guard lock(sessions_mu);
+    for (Session* s : sessions) {
+      if (now - s->last_activity_ms() <= limit_ms) continue;
+      // A session whose last reference is going away is skipped: it is closing already.
+      if (auto alive = s->weak_from_this().lock()) alive->close_async();
+    }
+  }
+  sweep_timer->expires_after(std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(1000), std::chrono::milliseconds(std::max<int64_t>(limit_ms / 4, 50))));
+  sweep_timer->async_wait([this](beast::error_code ec) {
+    if (!ec && !stopped.load()) sweep();
+  });
+}
+
 
 void Server::Impl::do_accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -307,6 +359,8 @@ void Server::start() {
   I.acceptor.listen(asio::socket_base::max_listen_connections);
   I.bound_port = I.acceptor.local_endpoint().port();
   I.work.emplace(I.ioc.get_executor());
+  I.sweep_timer.emplace(I.ioc);
+  I.sweep();
   I.do_accept();
   int n = std::max(1, I.options.threads);
   for (int i = 0; i < n; ++i) I.threads.emplace_back([this] { impl_->ioc.run(); });

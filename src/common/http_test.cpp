@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "common/http.hpp"
 
 using namespace pingmesh::http;
@@ -34,4 +36,22 @@ TEST(HttpServer, ServesKeepAliveAndLimitsBody) {
   srv.stop();
   auto after = c.perform({"GET", base + "/", {}, "", std::chrono::milliseconds(500)});
   EXPECT_EQ(after.status, 0);
+}
+
+TEST(HttpServer, ClosesIdleConnections) {
+  ServerOptions opt;
+  opt.port = 0;
+  opt.idle_timeout = std::chrono::seconds(1);
+  Server srv(opt, [](const Request&) { return Response::text("ok"); });
+  srv.start();
+  Client c;
+  std::string url = "http://127.0.0.1:" + std::to_string(srv.port()) + "/";
+  ASSERT_EQ(c.perform({"GET", url, {}, "", {}}).status, 200);
+  EXPECT_EQ(srv.stats().open_connections, 1u);
+  // The kept-alive connection is closed by the sweep once idle for longer than the timeout.
+  for (int i = 0; i < 40 && srv.stats().open_connections > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(srv.stats().open_connections, 0u);
+  EXPECT_EQ(c.perform({"GET", url, {}, "", {}}).status, 200);  // the client reconnects
 }
