@@ -134,7 +134,7 @@ def topology(dcs=2, racks=2, servers=2, interval_ms=1000, tcp_port=29101, http_p
 
 class Mesh:
     def __init__(self, binary, workdir, topo, tcp_port=29101, http_port=29102, web_dir=None,
-                 min_interval_ms=1000):
+                 min_interval_ms=1000, listen_host="127.0.0.1"):
         self.binary = binary
         self.dir = workdir
         self.topo = topo
@@ -142,25 +142,27 @@ class Mesh:
         self.http_port = http_port
         self.web_dir = web_dir
         self.min_interval_ms = min_interval_ms
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = free_port(listen_host)
+        self.url = f"http://{listen_host}:{self.port}"
+        self.listen_host = listen_host
         self.server = None
         self.server_starts = 0
         self.agents = {}  # name -> Popen
         os.makedirs(workdir, exist_ok=True)
 
     # -- processes ------------------------------------------------------------------------
-    def _spawn(self, args, logname):
+    def _spawn(self, args, logname, prefix=()):
         logf = open(os.path.join(self.dir, logname), "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGMESH_")}
-        p = subprocess.Popen([self.binary] + args, stdout=logf, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, env=env, preexec_fn=_pdeathsig)
+        p = subprocess.Popen(list(prefix) + [self.binary] + args, stdout=logf,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                             preexec_fn=_pdeathsig)
         logf.close()
         return p
 
     def start_server(self, timeout_s=20):
         self.server_starts += 1
-        args = ["server", "--listen", f"127.0.0.1:{self.port}",
+        args = ["server", "--listen", f"{self.listen_host}:{self.port}",
                 "--db", os.path.join(self.dir, "pingmesh.db"),
                 "--data-dir", os.path.join(self.dir, "data"),
                 "--admin-token", ADMIN_TOKEN, "--agent-token", AGENT_TOKEN,

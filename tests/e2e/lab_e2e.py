@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Lab end-to-end test: the namespace lab (lab/lab.sh, 2 DCs x 3 racks x 2 hosts, L3 Clos with
+ECMP), the real `pingmesh server` in the root namespace on 10.255.0.1, one real agent per host
+namespace. dc2 is registered in rack mode by import, dc1 in switch mode through the API (racks by
+CIDR, servers created by the agents' heartbeats).
+
+Asserts: healthy -> every server alive and placed in its rack, DC and rack matrices filled (TCP,
+UDP, ICMP) with plausible RTTs, no alert; 5 % loss on one rack uplink (lab fault) -> an alert
+naming that rack fires within 60 s; undo -> that alert is resolved. Needs root and network
+namespaces; prints "SKIPPED: <reason>" otherwise. Bounded (~3 min); the lab is torn down and
+every process started here is killed by PID at the end.
+
+usage: lab_e2e.py --binary PATH --lab lab/lab.sh [--workdir DIR] [--keep-lab]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Failure, Mesh, check, get_json, http,  # noqa: E402
+                  install_signal_handlers, log, wait_until)
+
+LAB_TOPOLOGY = {"dcs": 2, "racks_per_dc": 3, "hosts_per_rack": 2, "spines_per_dc": 2,
+                "inter_dc_delay_us": 500}
+FAULT_RACK = "d1r2"      # in dc1, the switch-mode DC
+PROTOCOLS = ["tcp", "udp", "icmp"]
+PROBES = [{"protocol": "tcp", "port": 9001}, {"protocol": "udp", "port": 9001},
+          {"protocol": "icmp"}]
+HEALTHY_SOAK_S = 20
+ALERT_WITHIN_S = 60
+RESOLVE_WITHIN_S = 90
+
+
+def skip_reason(lab):
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    for tool in ("ip", "nft"):
+        if not shutil.which(tool):
+            return f"{tool} not installed"
+    if not os.access(lab, os.X_OK):
+        return f"{lab} not executable"
+    r = subprocess.run(["ip", "netns", "add", "pm-e2e-probe"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"cannot create a network namespace: {r.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", "pm-e2e-probe"], capture_output=True)
+    takeover = os.environ.get("CI") == "true" or os.environ.get("PMLAB_TEST_TAKEOVER") == "1"
+    if os.path.exists("/run/pmlab/state.json") and not takeover:
+        return "a lab is already up on this machine (someone's demo?); set PMLAB_TEST_TAKEOVER=1"
+    return None
+
+
+def lab_cmd(lab, env, *args, timeout=120):
+    r = subprocess.run([lab, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    check(r.returncode == 0, f"lab.sh {' '.join(args)}: exit {r.returncode}: {r.stderr[-1500:]}"
+          f"{r.stdout[-500:]}")
+    return (r.stdout + r.stderr).strip() or "(no output)"
+
+
+class LabMesh(Mesh):
+    def __init__(self, binary, workdir, hosts):
+        super().__init__(binary, workdir, topo={"dcs": [], "racks": [], "servers": []},
+                         listen_host="10.255.0.1", min_interval_ms=1000)
+        self.hosts = hosts
+
+    def register(self):
+        dc2 = [h for h in self.hosts if h["dc_name"] == "dc2"]
+        dc1 = [h for h in self.hosts if h["dc_name"] == "dc1"]
+        topo = {"settings": {"stopped": False, "liveness_timeout_s": 30},
+                "dcs": [{"name": "dc2", "mode": "rack", "probes": PROBES, "interval_ms": 1000}],
+                "racks": [{"dc": "dc2", "name": r} for r in sorted({h["rack_name"] for h in dc2})],
+                "servers": [{"name": h["name"], "dc": "dc2", "rack": h["rack_name"],
+                             "addresses": [h["ipv4"], h["ipv6"]]} for h in dc2]}
+        st, text = http("PUT", self.url + "/api/v1/topology", topo, token=ADMIN_TOKEN)
+        check(st in (200, 204), f"import: HTTP {st}: {text[:300]}")
+        st, text = http("POST", self.url + "/api/v1/dcs", {"name": "dc1", "mode": "switch",
+                        "probes": PROBES, "interval_ms": 1000}, token=ADMIN_TOKEN)
+        check(st in (200, 201), f"POST dc1: HTTP {st}: {text[:300]}")
+        for rack in sorted({h["rack_name"] for h in dc1}):
+            one = next(h for h in dc1 if h["rack_name"] == rack)
+            st, text = http("POST", self.url + "/api/v1/dcs/dc1/racks",
+                            {"name": rack, "cidrs": [one["ipv4_prefix"], one["ipv6_prefix"]]},
+                            token=ADMIN_TOKEN)
+            check(st in (200, 201), f"POST rack {rack}: HTTP {st}: {text[:300]}")
+        self.topo = get_json(self.url + "/api/v1/topology")
+
+    def start_agents(self):
+        for h in self.hosts:
+            args = ["agent", "--server", self.url, "--token", AGENT_TOKEN, "--name", h["name"],
+                    "--address", h["ipv4"], "--address", h["ipv6"], "--dc", h["dc_name"],
+                    "--lab-min-interval-ms", "1000", "--heartbeat-interval-ms", "1000",
+                    "--pull-interval-ms", "1000", "--batch-interval-ms", "1000",
+                    "--log-level", "info"]
+            self.agents[h["name"]] = self._spawn(args, f"agent-{h['name']}.log",
+                                                 prefix=("ip", "netns", "exec", h["netns"]))
+        log(f"started {len(self.agents)} agents in their namespaces")
+
+    def agent_metrics(self, name):
+        h = next(x for x in self.hosts if x["name"] == name)
+        st, text = http("GET", f"http://{h['ipv4']}:9002/metrics", timeout=2)
+        check(st == 200, f"{name} /metrics: HTTP {st}")
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("pingmesh_agent_probes_total"):
+                total += float(line.rpartition(" ")[2])
+        return {"pingmesh_agent_probes_total": total}
+
+
+def matrix_problems(m, since):
+    problems = []
+    dcs = ["dc1", "dc2"]
+    racks = {d: sorted({h["rack_name"] for h in m.hosts if h["dc_name"] == d}) for d in dcs}
+    for proto in PROTOCOLS:
+        for level, dc, want in [("dc", None, dcs)] + [("rack", d, racks[d]) for d in dcs]:
+            mx = m.matrix(level, proto, "p50", dc=dc, frm=since)
+            if sorted(mx["rows"]) != want or sorted(mx["cols"]) != want:
+                problems.append(f"{level} {dc} {proto}: rows {mx['rows']} cols {mx['cols']}")
+                continue
+            for i, row in enumerate(mx["cells"]):
+                for j, c in enumerate(row):
+                    where = f"{level} {proto} {mx['rows'][i]}->{mx['cols'][j]}"
+                    if c.get("missing") or not c.get("samples"):
+                        problems.append(f"{where}: missing")
+                    elif c.get("value") is None or not (0 < c["value"] < 5000):
+                        problems.append(f"{where}: p50 {c.get('value')} us")
+    return problems
+
+
+def names_rack(alert, rack):
+    return rack in json.dumps({"labels": alert.get("labels"), "annotations":
+                               alert.get("annotations")})
+
+
+def run(m, lab, env, started):
+    log("--- register topology (dc2 rack mode by import, dc1 switch mode by API)")
+    m.register()
+    log("--- agents")
+    m.start_agents()
+
+    def placed():
+        m.check_agents_running()
+        srv = get_json(m.url + "/api/v1/servers?limit=1000")["items"]
+        by = {s["name"]: s for s in srv}
+        bad = [h["name"] for h in m.hosts if h["name"] not in by or not by[h["name"]].get("alive")
+               or by[h["name"]].get("rack") != h["rack_name"]]
+        return not bad or f"not alive/placed: {bad}"
+    wait_until("every server alive and in its rack", placed, 30)
+    log("every server alive; dc1's servers placed by CIDR")
+
+    log("--- healthy: matrices filled, no alert")
+    wait_until("matrices filled", lambda: (lambda p: not p or "; ".join(p[:5]))(
+        matrix_problems(m, started)), 30, 1.0)
+    mx = m.matrix("dc", "icmp", "p50", frm=started)
+    log("dc icmp p50 us: " + str([[round(c["value"]) for c in row] for row in mx["cells"]]))
+    end = time.monotonic() + HEALTHY_SOAK_S
+    while time.monotonic() < end:
+        alerts = m.active_alerts()
+        check(not alerts, f"alerts on a healthy lab: {json.dumps(alerts)[:1500]}")
+        time.sleep(2)
+    log(f"no alert in {HEALTHY_SOAK_S}s of healthy probing")
+
+    log(f"--- fault: 5 % loss on rack {FAULT_RACK}'s uplinks")
+    out = lab_cmd(lab, env, "fault", "loss", f"rack:{FAULT_RACK}", "5")
+    log(out.strip())
+    t0 = time.monotonic()
+
+    def fired():
+        return [a for a in m.active_alerts()
+                if a.get("state") == "firing" and names_rack(a, FAULT_RACK)] or "none yet"
+    alerts = wait_until(f"an alert naming {FAULT_RACK}", fired, ALERT_WITHIN_S, 1.0)
+    log(f"alert after {time.monotonic() - t0:.0f}s: " + "; ".join(
+        f"{a['rule']} {a.get('labels')} value {a.get('value')}" for a in alerts[:3]))
+    ids = {a["id"] for a in alerts}
+    # The rack's row and column show the loss (UDP: loss = timeouts / probes); every other
+    # rack pair, and d1r2's own cell (its traffic never crosses the rack uplinks), does not.
+    fault_from = time.time() - 60
+
+    def rack_matrix_shows_it():
+        mx = m.matrix("rack", "udp", "loss", dc="dc1", frm=fault_from)
+        wrong = []
+        for i, row in enumerate(mx["cells"]):
+            for j, c in enumerate(row):
+                src, dst = mx["rows"][i], mx["cols"][j]
+                v = c.get("value")
+                crosses = (src == FAULT_RACK) != (dst == FAULT_RACK)
+                if crosses and not (v is not None and v > 0.001):
+                    wrong.append(f"{src}->{dst} loss {v} (expected > 0.1 %)")
+                if not crosses and v is not None and v > 0.001:
+                    raise Failure(f"{src}->{dst} loss {v}: not on {FAULT_RACK}'s row or column")
+        return not wrong or "; ".join(wrong)
+    wait_until("the rack matrix to show the loss", rack_matrix_shows_it, 30, 2.0)
+    log(f"rack matrix: loss only on {FAULT_RACK}'s row and column")
+
+    log("--- undo")
+    lab_cmd(lab, env, "undo", "all")
+    t1 = time.monotonic()
+
+    def resolved():
+        active = [a for a in m.active_alerts() if names_rack(a, FAULT_RACK)]
+        if active:
+            return f"still active: {[a['rule'] for a in active]}"
+        res = get_json(m.url + "/api/v1/alerts?state=resolved")["alerts"]
+        return ids <= {a["id"] for a in res} or f"not in resolved: {ids}"
+    wait_until("the alert to resolve", resolved, RESOLVE_WITHIN_S, 2.0)
+    log(f"resolved {time.monotonic() - t1:.0f}s after undo")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--lab", required=True)
+    ap.add_argument("--workdir")
+    ap.add_argument("--keep-lab", action="store_true")
+    a = ap.parse_args()
+    lab = os.path.abspath(a.lab)
+    reason = skip_reason(lab)
+    if reason:
+        print(f"SKIPPED: {reason}")
+        return 0
+    install_signal_handlers()
+    workdir = a.workdir or tempfile.mkdtemp(prefix="pingmesh-lab-e2e-")
+    env = dict(os.environ, PMLAB_RUN_DIR=workdir)
+    t_start = time.monotonic()
+    started = time.time() - 60
+    m = None
+    ok = False
+    try:
+        topo_file = os.path.join(workdir, "lab-topology.json")
+        with open(topo_file, "w") as f:
+            json.dump(LAB_TOPOLOGY, f)
+        log("--- lab up")
+        log(lab_cmd(lab, env, "up", topo_file).strip().splitlines()[-1])
+        with open(os.path.join(workdir, "hosts.json")) as f:
+            hosts = json.load(f)["hosts"]
+        m = LabMesh(os.path.abspath(a.binary), workdir, hosts)
+        m.start_server()
+        run(m, lab, env, started)
+        ok = True
+    except (Failure, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
+        log(f"FAILED: {type(e).__name__}: {e}")
+        if m:
+            log("server log tail:\n" + m.tail("server.log"))
+    finally:
+        if m:
+            m.close()
+        if not a.keep_lab:
+            r = subprocess.run([lab, "down"], capture_output=True, text=True, timeout=60, env=env)
+            log(f"lab down: exit {r.returncode}")
+        log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f}s "
+            f"(work dir {workdir})")
+        if ok and not a.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
