@@ -121,6 +121,15 @@ void Engine::set_rules(std::vector<AlertRule> rules, int64_t now_ms,
     if (it == rules.end() || !it->enabled || *it != old) book_.resolve_rule(old.name, now_ms, events);
   }
   rules_ = std::move(rules);
+  bool server = false, rack_pair = false;
+  for (const auto& r : rules_) {
+    if (!r.enabled || !is_latency(r.metric)) continue;
+    server = server || r.scope == Scope::kServer;
+    rack_pair = rack_pair || r.scope == Scope::kRackPair;
+  }
+  windows_.set_sketch(WLevel::kServerSrc, server);
+  windows_.set_sketch(WLevel::kServerDst, server);
+  windows_.set_sketch(WLevel::kRackPair, rack_pair);
 }
 
 void Engine::set_topology(const model::Topology& topology) {
@@ -146,9 +155,12 @@ const AggMap& Engine::sums(WLevel level, int64_t now_ms, int64_t window_ms, bool
   return out;
 }
 
-bool Engine::known_for_rules(uint32_t server, int64_t now_ms) const {
+bool Engine::known_for_rules(uint32_t server, int64_t now_ms, int64_t window_ms) const {
   const auto& act = windows_.activity();
-  if (server >= act.size() || act[server].first_seen_ms == 0) return false;
+  if (server >= act.size() || act[server].first_seen_ms == 0 ||
+      now_ms - act[server].first_seen_ms < window_ms) {
+    return false;
+  }
   int64_t last = std::max(act[server].last_batch_ms, act[server].last_answer_ms);
   return windows_.directory().expected(server) || now_ms - last <= options_.known_ms;
 }
@@ -336,7 +348,7 @@ void Engine::evaluate_rule(const AlertRule& rule, int64_t now_ms,
       if (no_data) {
         std::vector<bool> known(dir.rack_count(), false);
         for (uint32_t i = 0; i < dir.server_count(); ++i) {
-          if (dir.server_rack(i) != Directory::kNone && known_for_rules(i, now_ms)) {
+          if (dir.server_rack(i) != Directory::kNone && known_for_rules(i, now_ms, window_ms)) {
             known[dir.server_rack(i)] = true;
           }
         }
@@ -359,7 +371,7 @@ void Engine::evaluate_rule(const AlertRule& rule, int64_t now_ms,
         auto si = src.find(collector::Key{i, 0, proto, 0});
         auto di = dst.find(collector::Key{i, 0, proto, 0});
         bool has = si != src.end() || di != dst.end();
-        if (!has && !(no_data && known_for_rules(i, now_ms))) continue;
+        if (!has && !(no_data && known_for_rules(i, now_ms, window_ms))) continue;
         Agg merged;
         if (si != src.end()) merged.merge(si->second, sketch);
         if (di != dst.end()) merged.merge(di->second, sketch);
@@ -439,8 +451,12 @@ Snapshot Engine::snapshot(int64_t now_ms) const {
     p.dst = k.b;
     p.failures = t.failures;
     p.successes_after = t.successes_after;
-    p.src_reaches_others = act[k.a].last_success_ts_us > t.first_fail_us;
-    p.dst_answers_others = act[k.b].last_answer_ts_us > t.first_fail_us;
+    // Both ends worked while the pair failed: answers after its first failure, in a streak that
+    // began before its last failure (not a server or rack coming back after an outage).
+    p.src_reaches_others = act[k.a].last_success_ts_us > t.first_fail_us &&
+                           act[k.a].reaching_since_us < t.last_fail_us;
+    p.dst_answers_others = act[k.b].last_answer_ts_us > t.first_fail_us &&
+                           act[k.b].answering_since_us < t.last_fail_us;
     s.failing.push_back(p);
   }
   return s;
@@ -501,7 +517,9 @@ void Engine::evaluate_faults(int64_t now_ms, std::vector<AlertEvent>* events) {
   // Learn the inter-DC medians while their links are not blamed.
   for (const auto& l : snap.links) {
     if (l.p50_us <= 0 || l.counts.ok < options_.localize.interdc_min_answers) continue;
-    std::string component = fmt::format("inter_dc:{}~{}", snap.dcs[l.a].name, snap.dcs[l.b].name);
+    const auto& x = snap.dcs[l.a].name;
+    const auto& y = snap.dcs[l.b].name;
+    std::string component = fmt::format("inter_dc:{}~{}", std::min(x, y), std::max(x, y));
     if (verdicts_.contains("inter_dc_link|" + component)) continue;
     auto& [base, at] = baselines_[{l.a, l.b}];
     if (base <= 0) {

@@ -89,7 +89,9 @@ class Engine {
   void evaluate_rule(const AlertRule& rule, int64_t now_ms, std::vector<AlertEvent>* events);
   void evaluate_faults(int64_t now_ms, std::vector<AlertEvent>* events);
   const AggMap& sums(WLevel level, int64_t now_ms, int64_t window_ms, bool sketch) const;
-  bool known_for_rules(uint32_t server, int64_t now_ms) const;
+  /// Seen (and first seen at least window_ms ago, so a new server gets a full window), and
+  /// expected by the topology or seen within known_ms.
+  bool known_for_rules(uint32_t server, int64_t now_ms, int64_t window_ms) const;
 
   EngineOptions options_;
   Windows windows_;

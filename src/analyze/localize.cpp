@@ -122,32 +122,41 @@ std::vector<Verdict> find_down(const Snapshot& s, const LocalizeOptions& o,
   std::vector<Verdict> out;
   down_servers->assign(s.servers.size(), false);
   down_racks->assign(s.racks.size(), false);
-  std::vector<bool> quiet(s.servers.size(), false);
+  // Quiet = neither reporting nor answering: for silence_ms (one server), or for the shorter
+  // rack_silence_ms when most servers of its rack are (a whole rack going quiet at once is a
+  // much stronger signal than one server).
+  std::vector<bool> quiet(s.servers.size(), false), rack_quiet(s.servers.size(), false);
   for (uint32_t i = 0; i < s.servers.size(); ++i) {
     const auto& srv = s.servers[i];
     quiet[i] = srv.known && silent(srv.batch_age_ms, o.silence_ms) &&
                silent(srv.answer_age_ms, o.silence_ms);
+    rack_quiet[i] = srv.known && silent(srv.batch_age_ms, o.rack_silence_ms) &&
+                    silent(srv.answer_age_ms, o.rack_silence_ms);
   }
-  // A rack whose servers are (nearly) all quiet and at least one of them is probed in vain is
-  // down as a whole: the white cross.
+  // A rack whose servers (nearly) all went quiet and were probed in vain is down as a whole: the
+  // white cross. A rack half quiet is left for the next evaluations (no server verdicts yet).
+  std::vector<bool> settling(s.racks.size(), false);
   for (uint32_t r = 0; r < s.racks.size(); ++r) {
     const auto& rack = s.racks[r];
-    uint64_t known = 0, quiet_n = 0, failures = 0, down_with_failures = 0;
+    uint64_t known = 0, quiet_n = 0, failures = 0;
     for (uint32_t i : rack.servers) {
       if (!s.servers[i].known) continue;
       ++known;
-      if (!quiet[i]) continue;
+      if (!rack_quiet[i]) continue;
       ++quiet_n;
       failures += s.servers[i].as_dst.failures;
-      if (s.servers[i].as_dst.failures >= o.min_down_failures) ++down_with_failures;
     }
-    if (known < 2 || quiet_n < 2 || down_with_failures == 0 ||
+    if (known >= 2 && quiet_n >= 2 &&
+        static_cast<double>(quiet_n) >= 0.5 * static_cast<double>(known)) {
+      settling[r] = true;
+    }
+    if (known < 2 || quiet_n < 2 || failures < o.min_down_failures ||
         static_cast<double>(quiet_n) < o.rack_down_fraction * static_cast<double>(known)) {
       continue;
     }
     (*down_racks)[r] = true;
     for (uint32_t i : rack.servers) {
-      if (quiet[i]) (*down_servers)[i] = true;
+      if (rack_quiet[i]) (*down_servers)[i] = true;
     }
     Verdict v = rack_verdict(s, r, "rack_down");
     v.confidence = clamp_confidence(static_cast<double>(quiet_n) / static_cast<double>(known));
@@ -163,6 +172,10 @@ std::vector<Verdict> find_down(const Snapshot& s, const LocalizeOptions& o,
   for (uint32_t i = 0; i < s.servers.size(); ++i) {
     const auto& srv = s.servers[i];
     if (!quiet[i] || (*down_servers)[i] || srv.as_dst.failures < o.min_down_failures) continue;
+    if (srv.rack != kNoRack && settling[srv.rack]) {
+      (*down_servers)[i] = true;  // not probed for black holes either
+      continue;
+    }
     (*down_servers)[i] = true;
     Verdict v = server_verdict(s, i, "server_down");
     v.confidence = clamp_confidence(1 - std::pow(0.5, static_cast<double>(srv.as_dst.failures)));
@@ -184,6 +197,27 @@ std::vector<Verdict> find_server_problems(const Snapshot& s, const LocalizeOptio
   std::vector<Verdict> candidates;
   std::vector<uint32_t> who;
   problem_servers->assign(s.servers.size(), false);
+  // Every server of a DC as a target: the baseline one server must stand out from.
+  std::vector<Counts> dc_dst(s.dcs.size()), rack_dst(s.racks.size());
+  for (const auto& srv : s.servers) {
+    dc_dst[srv.dc] += srv.as_dst;
+    if (srv.rack != kNoRack) rack_dst[srv.rack] += srv.as_dst;
+  }
+  // The other servers of the server's rack as targets; elevated too = the rack's problem.
+  auto mates = [&](uint32_t i) {
+    Counts c;
+    if (s.servers[i].rack == kNoRack) return c;
+    c = rack_dst[s.servers[i].rack];
+    const Counts& self = s.servers[i].as_dst;
+    c.probes -= self.probes;
+    c.answered -= self.answered;
+    c.failures -= self.failures;
+    c.lost -= self.lost;
+    c.loss_base -= self.loss_base;
+    c.ok -= self.ok;
+    c.slow -= self.slow;
+    return c;
+  };
   for (uint32_t i = 0; i < s.servers.size(); ++i) {
     const auto& srv = s.servers[i];
     if (down_servers[i] || !srv.known || !sending(srv, o.silence_ms)) continue;
@@ -196,14 +230,24 @@ std::vector<Verdict> find_server_problems(const Snapshot& s, const LocalizeOptio
       what = fmt::format("reports but answered no probe for {} s ({} failed)",
                          srv.answer_age_ms < 0 ? -1 : srv.answer_age_ms / 1000, d.failures);
       conf = clamp_confidence(1 - std::pow(0.5, static_cast<double>(d.failures)));
-    } else if (significantly_above(d.slow, d.ok, o.slow_fraction, o.significance) &&
-               rate(d.slow, d.ok) >= o.cross_ratio * rate(src.slow, src.ok)) {
+    } else if (rate(mates(i).slow, mates(i).ok) <= o.slow_fraction &&
+               significantly_above(d.slow, d.ok,
+                                   std::max({o.slow_fraction,
+                                             o.cross_ratio * rate(dc_dst[srv.dc].slow,
+                                                                  dc_dst[srv.dc].ok),
+                                             wilson_upper(src.slow, src.ok, o.significance.z)}),
+                                   o.significance)) {
       what = fmt::format("slow as a target only: {:.1f} % of answers above the slow threshold "
                          "(as a source {:.1f} %)",
                          100 * rate(d.slow, d.ok), 100 * rate(src.slow, src.ok));
       conf = confidence_above(d.slow, d.ok, o.slow_fraction, o.significance.z);
-    } else if (significantly_above(d.lost, d.loss_base, o.loss, o.significance) &&
-               rate(d.lost, d.loss_base) >= o.cross_ratio * rate(src.lost, src.loss_base)) {
+    } else if (rate(mates(i).lost, mates(i).loss_base) <= o.loss &&
+               significantly_above(
+                   d.lost, d.loss_base,
+                   std::max({o.loss,
+                             o.cross_ratio * rate(dc_dst[srv.dc].lost, dc_dst[srv.dc].loss_base),
+                             wilson_upper(src.lost, src.loss_base, o.significance.z)}),
+                   o.significance)) {
       what = fmt::format("lossy as a target only: loss {:.3f} % (as a source {:.3f} %)",
                          100 * rate(d.lost, d.loss_base), 100 * rate(src.lost, src.loss_base));
       conf = confidence_above(d.lost, d.loss_base, o.loss, o.significance.z);
@@ -487,7 +531,8 @@ std::vector<Verdict> find_rack_and_fabric(const Snapshot& s, const LocalizeOptio
 }
 
 std::vector<Verdict> find_inter_dc(const Snapshot& s, const LocalizeOptions& o,
-                                   const std::vector<Verdict>& dc_verdicts) {
+                                   const std::vector<Verdict>& dc_verdicts,
+                                   const std::vector<bool>& blamed_racks) {
   // The worst loss rate (and whether latency is affected) that each DC's own fabric explains.
   std::vector<double> dc_loss(s.dcs.size(), 0);
   std::vector<bool> dc_slow(s.dcs.size(), false);
@@ -500,6 +545,19 @@ std::vector<Verdict> find_inter_dc(const Snapshot& s, const LocalizeOptions& o,
       }
       if (v.kind == "fabric_latency" || v.kind == "dc_latency") dc_slow[d] = true;
     }
+  }
+  // What probes between the racks of each DC see: inter-DC probes cross the same spines, so a
+  // link is blamed only for clearly more than that.
+  std::vector<Counts> fabric(s.dcs.size());
+  for (const auto& p : s.rack_pairs) {
+    if (p.src != p.dst && s.racks[p.src].dc == s.racks[p.dst].dc && !blamed_racks[p.src] &&
+        !blamed_racks[p.dst]) {
+      fabric[s.racks[p.src].dc] += p.counts;
+    }
+  }
+  for (uint32_t d = 0; d < s.dcs.size(); ++d) {
+    dc_loss[d] = std::max(dc_loss[d], rate(fabric[d].lost, fabric[d].loss_base));
+    dc_slow[d] = dc_slow[d] || rate(fabric[d].slow, fabric[d].ok) > o.slow_fraction;
   }
   std::vector<Verdict> out;
   for (const auto& link : s.links) {
@@ -517,6 +575,7 @@ std::vector<Verdict> find_inter_dc(const Snapshot& s, const LocalizeOptions& o,
     v.type = ComponentType::kInterDc;
     v.dc = s.dcs[link.a].name;
     v.peer_dc = s.dcs[link.b].name;
+    if (v.peer_dc < v.dc) std::swap(v.dc, v.peer_dc);
     v.component = fmt::format("inter_dc:{}~{}", v.dc, v.peer_dc);
     double conf = 0;
     std::string what;
@@ -569,7 +628,7 @@ std::vector<Verdict> localize(const Snapshot& snapshot, const LocalizeOptions& o
   std::vector<bool> blamed = down_racks;
   auto holes = find_black_holes(snapshot, options, down_servers, &blamed);
   auto fabric = find_rack_and_fabric(snapshot, options, &blamed);
-  auto links = find_inter_dc(snapshot, options, fabric);
+  auto links = find_inter_dc(snapshot, options, fabric, blamed);
   for (auto* part : {&problems, &holes, &fabric, &links}) {
     for (auto& v : *part) out.push_back(std::move(v));
   }

@@ -75,8 +75,10 @@ struct FailingPair {
   uint32_t dst = 0;
   uint32_t failures = 0;
   uint32_t successes_after = 0;  ///< answered probes of the pair after its first failure
-  bool src_reaches_others = false;  ///< src got an answer from anyone after the first failure
-  bool dst_answers_others = false;  ///< dst answered anyone after the first failure
+  /// src got answers from others after the pair's first failure, in a streak that began before
+  /// its last failure; dst likewise answered others.
+  bool src_reaches_others = false;
+  bool dst_answers_others = false;
 };
 
 /// Everything the detectors look at.
@@ -94,7 +96,8 @@ struct LocalizeOptions {
   double loss = 0.001;           ///< loss ratio that counts as lossy (paper: 0.1 %)
   double slow_fraction = 0.01;   ///< fraction of slow answers that counts as slow (P99 > slow)
   Significance significance{3.09, 50, 3};
-  int64_t silence_ms = 15000;    ///< no batch / no answer for this long = silent
+  int64_t silence_ms = 15000;    ///< no batch / no answer for this long = silent (a server)
+  int64_t rack_silence_ms = 8000;  ///< the same for most servers of a rack at once (a ToR)
   uint32_t min_down_failures = 2;  ///< failed probes to a silent server before it is down
   double rack_down_fraction = 0.8; ///< of a rack's known servers down = rack (ToR) down
   double tor_score = 0.5;          ///< black hole: fraction of a ToR's servers with the symptom
@@ -151,9 +154,11 @@ std::vector<Verdict> find_black_holes(const Snapshot& s, const LocalizeOptions& 
 /// it is not. Racks in *blamed_racks are left out; racks it blames are added.
 std::vector<Verdict> find_rack_and_fabric(const Snapshot& s, const LocalizeOptions& o,
                                           std::vector<bool>* blamed_racks);
-/// Inter-DC links with loss or a median shift, unless their DCs explain it.
+/// Inter-DC links with loss or a median shift, unless their DCs explain it: the DC-level
+/// verdicts, or what probes between the (not blamed) racks of either DC see.
 std::vector<Verdict> find_inter_dc(const Snapshot& s, const LocalizeOptions& o,
-                                   const std::vector<Verdict>& dc_verdicts);
+                                   const std::vector<Verdict>& dc_verdicts,
+                                   const std::vector<bool>& blamed_racks);
 
 /// The spine found by the TCP traceroute step: per spine, probes whose path (learned by
 /// traceroute with the probe's source port) crossed it, and how many of them were lost.

@@ -15,6 +15,16 @@ double wilson_lower(uint64_t k, uint64_t n, double z) {
   return std::max(0.0, (centre - margin) / (1 + z2 / nn));
 }
 
+double wilson_upper(uint64_t k, uint64_t n, double z) {
+  if (n == 0) return 1;
+  double nn = static_cast<double>(n);
+  double p = static_cast<double>(std::min(k, n)) / nn;
+  double z2 = z * z;
+  double centre = p + z2 / (2 * nn);
+  double margin = z * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+  return std::min(1.0, (centre + margin) / (1 + z2 / nn));
+}
+
 bool significantly_above(uint64_t k, uint64_t n, double rate, const Significance& s) {
   return n >= s.min_samples && k >= s.min_events && wilson_lower(k, n, s.z) > rate;
 }

@@ -17,6 +17,9 @@ struct Significance {
 /// Lower bound of the Wilson score interval of k events in n trials at `z` (0 when n == 0).
 double wilson_lower(uint64_t k, uint64_t n, double z);
 
+/// Upper bound of the Wilson score interval of k events in n trials at `z` (1 when n == 0).
+double wilson_upper(uint64_t k, uint64_t n, double z);
+
 /// True when n >= min_samples, k >= min_events and wilson_lower(k, n, z) > rate.
 bool significantly_above(uint64_t k, uint64_t n, double rate, const Significance& s);
 

@@ -75,7 +75,9 @@ void Directory::set_expected(const model::Topology& topology) {
   }
 }
 
-Windows::Windows(WindowOptions options) : options_(options), ring_(options.buckets) {}
+Windows::Windows(WindowOptions options) : options_(options), ring_(options.buckets) {
+  for (auto& b : ring_) b.last_cell.fill(collector::Cells::kNone);
+}
 
 Windows::Bucket& Windows::bucket_at(int64_t now_ms) {
   int64_t index = now_ms / options_.bucket_ms;
@@ -84,6 +86,7 @@ Windows::Bucket& Windows::bucket_at(int64_t now_ms) {
     b.index = index;
     for (auto& c : b.cells) c = collector::Cells{};
     for (auto& s : b.slow) s.clear();
+    b.last_cell.fill(collector::Cells::kNone);
   }
   return b;
 }
@@ -91,10 +94,21 @@ Windows::Bucket& Windows::bucket_at(int64_t now_ms) {
 void Windows::add(Bucket& b, WLevel level, const collector::Key& key, collector::Protocol protocol,
                   collector::Outcome outcome, uint32_t rtt_us, int rtt_index) {
   auto l = static_cast<int>(level);
-  uint32_t cell = b.cells[l].find_or_add(key, 0);
+  uint32_t cell = b.last_cell[l];
+  if (cell == collector::Cells::kNone || !(b.last_key[l] == key)) {
+    cell = b.cells[l].find_or_add(key, 0);
+    b.last_key[l] = key;
+    b.last_cell[l] = cell;
+  }
   auto& slow = b.slow[l];
   if (cell >= slow.size()) slow.resize(cell + 1, 0);
-  b.cells[l].stats(cell).add(protocol, outcome, rtt_us, rtt_index);
+  // Levels without quantiles pass RTT 0: the loss rule and counters are the same, and the
+  // sketch only counts a zero (no bucket index, no allocation).
+  if (sketch_[l]) {
+    b.cells[l].stats(cell).add(protocol, outcome, rtt_us, rtt_index);
+  } else {
+    b.cells[l].stats(cell).add(protocol, outcome, 0, 0);
+  }
   if (outcome == collector::Outcome::kOk && rtt_us > options_.slow_us) ++slow[cell];
 }
 
@@ -170,8 +184,10 @@ ObserveCounts Windows::observe(const v1::ResultBatch& batch, int64_t now_ms) {
     if (answered) {
       auto& peer = activity_[dst];
       peer.last_answer_ms = now_ms;
+      if (ts - peer.last_answer_ts_us > Activity::kStreakGapUs) peer.answering_since_us = ts;
       peer.last_answer_ts_us = std::max(peer.last_answer_ts_us, ts);
       if (peer.first_seen_ms == 0) peer.first_seen_ms = now_ms;
+      if (ts - me.last_success_ts_us > Activity::kStreakGapUs) me.reaching_since_us = ts;
       me.last_success_ts_us = std::max(me.last_success_ts_us, ts);
       if (tracked_by_src_[src] > 0) {
         auto it = pairs_.find(pair);
@@ -185,6 +201,7 @@ ObserveCounts Windows::observe(const v1::ResultBatch& batch, int64_t now_ms) {
         t.first_fail_us = ts;
       }
       t.first_fail_us = std::min(t.first_fail_us, ts);
+      t.last_fail_us = std::max(t.last_fail_us, ts);
       t.last_fail_ms = now_ms;
       ++t.failures;
     }
@@ -209,6 +226,9 @@ void Windows::sum(WLevel level, int64_t now_ms, int64_t window_ms, bool sketch,
                   AggMap* out) const {
   out->clear();
   int64_t now_index = now_ms / options_.bucket_ms;
+  std::size_t expect = 0;
+  for (const auto& b : ring_) expect = std::max(expect, b.cells[static_cast<int>(level)].size());
+  out->reserve(expect + expect / 4);
   int64_t n = std::min<int64_t>((window_ms + options_.bucket_ms - 1) / options_.bucket_ms,
                                 options_.buckets);
   auto l = static_cast<int>(level);

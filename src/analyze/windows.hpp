@@ -95,6 +95,7 @@ using AggMap = std::unordered_map<collector::Key, Agg, KeyHash>;
 /// A pair (source, target, protocol) with failed probes in the window.
 struct PairTrack {
   int64_t first_fail_us = 0;  ///< start of the first failed probe (result timestamp)
+  int64_t last_fail_us = 0;   ///< start of the last failed probe
   int64_t last_fail_ms = 0;   ///< arrival of the last failure
   uint32_t failures = 0;
   uint32_t successes_after = 0;  ///< answered probes that started after first_fail_us
@@ -107,6 +108,11 @@ struct Activity {
   int64_t last_answer_ms = 0;    ///< last arrival of a probe it answered
   int64_t last_answer_ts_us = 0;   ///< latest start of a probe it answered
   int64_t last_success_ts_us = 0;  ///< latest start of a probe it sent that was answered
+  /// Start of the current streak of answers by it (as a target) / to it (as a source): the
+  /// first answer after a gap of more than kStreakGapUs.
+  int64_t answering_since_us = 0;
+  int64_t reaching_since_us = 0;
+  static constexpr int64_t kStreakGapUs = 15'000'000;
 };
 
 struct WindowOptions {
@@ -124,6 +130,12 @@ struct ObserveCounts {
 class Windows {
  public:
   explicit Windows(WindowOptions options = {});
+
+  /// Whether a level keeps RTT sketches (quantiles). Levels without record the counters only
+  /// (their sketches hold zeros). By default only kDcPair and kRack keep sketches; the engine
+  /// turns others on when a latency rule needs them (from the next result on).
+  void set_sketch(WLevel level, bool on) { sketch_[static_cast<int>(level)] = on; }
+  bool sketch(WLevel level) const { return sketch_[static_cast<int>(level)]; }
 
   /// Adds a batch that arrived at now_ms.
   ObserveCounts observe(const v1::ResultBatch& batch, int64_t now_ms);
@@ -146,12 +158,16 @@ class Windows {
     int64_t index = -1;  ///< now_ms / bucket_ms of its content; -1 = empty
     std::array<collector::Cells, kWLevels> cells;
     std::array<std::vector<uint64_t>, kWLevels> slow;
+    /// The last key looked up per level and its cell (consecutive results share most keys).
+    std::array<collector::Key, kWLevels> last_key{};
+    std::array<uint32_t, kWLevels> last_cell{};
   };
   Bucket& bucket_at(int64_t now_ms);
   void add(Bucket& b, WLevel level, const collector::Key& key, collector::Protocol protocol,
            collector::Outcome outcome, uint32_t rtt_us, int rtt_index);
 
   WindowOptions options_;
+  std::array<bool, kWLevels> sketch_{false, false, false, true, true};
   Directory directory_;
   std::vector<Bucket> ring_;
   std::vector<Activity> activity_;
