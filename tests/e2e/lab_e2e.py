@@ -6,7 +6,8 @@ CIDR, servers created by the agents' heartbeats).
 
 Asserts: healthy -> every server alive and placed in its rack, DC and rack matrices filled (TCP,
 UDP, ICMP) with plausible RTTs, no alert; 5 % loss on one rack uplink (lab fault) -> an alert
-naming that rack fires within 60 s; undo -> that alert is resolved. Needs root and network
+naming that rack fires within 60 s, loss on its row and column only; undo -> that alert is
+resolved; a black hole between two hosts -> that pair (both ways), and only it, shows loss. Needs root and network
 namespaces; prints "SKIPPED: <reason>" otherwise. Bounded (~3 min); the lab is torn down and
 every process started here is killed by PID at the end.
 
@@ -30,6 +31,7 @@ from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Failure, Mesh, check, get_json, http
 LAB_TOPOLOGY = {"dcs": 2, "racks_per_dc": 3, "hosts_per_rack": 2, "spines_per_dc": 2,
                 "inter_dc_delay_us": 500}
 FAULT_RACK = "d1r2"      # in dc1, the switch-mode DC
+BLACKHOLE = ("d2r1h1", "d2r3h2")  # in dc2, the rack-mode DC
 PROTOCOLS = ["tcp", "udp", "icmp"]
 PROBES = [{"protocol": "tcp", "port": 9001}, {"protocol": "udp", "port": 9001},
           {"protocol": "icmp"}]
@@ -209,6 +211,30 @@ def run(m, lab, env, started):
         return ids <= {a["id"] for a in res} or f"not in resolved: {ids}"
     wait_until("the alert to resolve", resolved, RESOLVE_WITHIN_S, 2.0)
     log(f"resolved {time.monotonic() - t1:.0f}s after undo")
+
+    a, b = BLACKHOLE
+    ra, rb = (next(h["rack_name"] for h in m.hosts if h["name"] == x) for x in (a, b))
+    log(f"--- fault: black hole {a} <-> {b}")
+    log(lab_cmd(lab, env, "fault", "blackhole", a, b))
+    since = time.time()  # snapped down to the minute by the collector: healthy probes dilute
+
+    def only_the_pair():
+        wrong = []
+        for src_rack, dst_rack, pair in ((ra, rb, (a, b)), (rb, ra, (b, a))):
+            mx = get_json(f"{m.url}/api/v1/matrix?level=server&dc=dc2&src_rack={src_rack}"
+                          f"&dst_rack={dst_rack}&protocol=udp&metric=loss&from={int(since)}")
+            for i, row in enumerate(mx["cells"]):
+                for j, c in enumerate(row):
+                    cell = (mx["rows"][i], mx["cols"][j])
+                    v = c.get("value")
+                    if cell == pair and not (v is not None and v > 0.5):
+                        wrong.append(f"{cell} loss {v} (expected > 50 % and rising)")
+                    if cell != pair and v is not None and v > 0.001:
+                        raise Failure(f"{cell} loss {v}: the black hole is only {pair}")
+        return not wrong or "; ".join(wrong)
+    wait_until("the black-holed pair to show the loss", only_the_pair, 75, 3.0)
+    log(f"server matrices: UDP loss > 50 % on exactly {a}<->{b}")
+    lab_cmd(lab, env, "undo", "all")
 
 
 def main():
