@@ -181,11 +181,17 @@ def run_loopback(m, started):
     before = fleet_probes(m, started)
     log(f"before restart: agents acked {acked:.0f} results; collector shows {before} probes")
     check(before > 0, "collector shows no probes before the restart")
+    ui_status, ui_body = http("GET", m.url + "/")
+    ui_served = ui_status == 200 and "<html" in ui_body.lower()
     t0 = time.monotonic()
     rc = m.stop_server()
     check(rc == 0, f"server exit code after SIGTERM: {rc}\n{m.tail('server.log')}")
     m.start_server()
     log(f"server back after {time.monotonic() - t0:.1f}s")
+    if ui_served:  # web/dist is built: the UI must come back with the server
+        st2, body2 = http("GET", m.url + "/")
+        check(st2 == 200 and body2 == ui_body, f"UI not served after the restart: HTTP {st2}")
+        log("the UI is served again")
     # Acknowledged results were durable (WAL): all are counted after the restart.
     after = wait_until("collector to show every acknowledged result",
                        lambda: (lambda n: n if n >= acked and n >= before else
