@@ -7,7 +7,8 @@ CIDR, servers created by the agents' heartbeats).
 Asserts: healthy -> every server alive and placed in its rack, DC and rack matrices filled (TCP,
 UDP, ICMP) with plausible RTTs, no alert; 5 % loss on one rack uplink (lab fault) -> an alert
 naming that rack fires within 60 s, loss on its row and column only; undo -> that alert is
-resolved; a black hole between two hosts -> that pair (both ways), and only it, shows loss. Needs root and network
+resolved; a black hole between two hosts -> that pair (both ways), and only it, shows loss;
+5 % loss on one spine -> an alert naming dc1's spine layer within 60 s. Needs root and network
 namespaces; prints "SKIPPED: <reason>" otherwise. Bounded (~3 min); the lab is torn down and
 every process started here is killed by PID at the end.
 
@@ -234,6 +235,21 @@ def run(m, lab, env, started):
         return not wrong or "; ".join(wrong)
     wait_until("the black-holed pair to show the loss", only_the_pair, 75, 3.0)
     log(f"server matrices: UDP loss > 50 % on exactly {a}<->{b}")
+    lab_cmd(lab, env, "undo", "all")
+
+    log("--- fault: 5 % loss on spine d1s1 (every rack pair of dc1 degrades)")
+    log(lab_cmd(lab, env, "fault", "loss", "spine:d1s1", "5"))
+    t2 = time.monotonic()
+
+    def spine():
+        al = [x for x in m.active_alerts() if x.get("state") == "firing"
+              and (x.get("labels") or {}).get("component_type", "").startswith("spine")
+              and (x.get("labels") or {}).get("dc") == "dc1"]
+        return al or ("no spine alert; active: " + json.dumps(
+            [x.get("labels") for x in m.active_alerts()])[:600])
+    al = wait_until("an alert naming dc1's spine layer", spine, 60, 2.0)
+    log(f"after {time.monotonic() - t2:.0f}s: {al[0]['labels']}: "
+        f"{(al[0].get('annotations') or {}).get('summary')}")
     lab_cmd(lab, env, "undo", "all")
 
 
