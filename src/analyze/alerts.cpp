@@ -26,18 +26,19 @@ std::optional<AlertState> parse_alert_state(std::string_view s) {
 }
 
 nlohmann::json to_json(const Alert& a) {
-  nlohmann::json j = {{"id", a.id},
-                      {"rule", a.rule},
-                      {"fingerprint", a.fingerprint},
-                      {"state", to_string(a.state)},
-                      {"labels", a.labels},
-                      {"annotations", a.annotations},
-                      {"active_since_ms", a.active_since_ms},
-                      {"updated_ms", a.updated_ms},
-                      {"value", std::isfinite(a.value) ? nlohmann::json(a.value) : nlohmann::json()},
-                      {"threshold", a.threshold},
-                      {"samples", a.samples},
-                      {"verdicts", a.verdicts}};
+  nlohmann::json j = {
+      {"id", a.id},
+      {"rule", a.rule},
+      {"fingerprint", a.fingerprint},
+      {"state", to_string(a.state)},
+      {"labels", a.labels},
+      {"annotations", a.annotations},
+      {"active_since_ms", a.active_since_ms},
+      {"updated_ms", a.updated_ms},
+      {"value", std::isfinite(a.value) ? nlohmann::json(a.value) : nlohmann::json()},
+      {"threshold", a.threshold},
+      {"samples", a.samples},
+      {"verdicts", a.verdicts}};
   j["fired_ms"] = a.fired_ms > 0 ? nlohmann::json(a.fired_ms) : nlohmann::json();
   j["resolved_ms"] = a.resolved_ms > 0 ? nlohmann::json(a.resolved_ms) : nlohmann::json();
   return j;
@@ -56,8 +57,8 @@ void AlertBook::finish(std::unordered_map<std::string, Alert>::iterator it, int6
   while (history_.size() > max_history_) history_.pop_front();
 }
 
-void AlertBook::apply(const RuleSpec& rule, const std::vector<Instance>& instances,
-                      int64_t now_ms, std::vector<AlertEvent>* events) {
+void AlertBook::apply(const RuleSpec& rule, const std::vector<Instance>& instances, int64_t now_ms,
+                      std::vector<AlertEvent>* events) {
   std::unordered_set<std::string> seen;
   seen.reserve(instances.size());
   for (const auto& inst : instances) {
@@ -97,8 +98,7 @@ void AlertBook::apply(const RuleSpec& rule, const std::vector<Instance>& instanc
       }
       continue;
     }
-    if (a.state == AlertState::kPending || c.clear ||
-        now_ms - a.last_breach_ms >= rule.hold_ms) {
+    if (a.state == AlertState::kPending || c.clear || now_ms - a.last_breach_ms >= rule.hold_ms) {
       if (c.clear) {
         a.value = c.value;
         a.samples = c.samples;

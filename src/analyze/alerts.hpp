@@ -11,16 +11,16 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace pingmesh::analyze {
 
+/// Where an alert is in its life (see the diagram above).
 enum class AlertState : uint8_t { kPending = 0, kFiring, kResolved };
 std::string_view to_string(AlertState s);  ///< "pending", "firing", "resolved"
 std::optional<AlertState> parse_alert_state(std::string_view s);
@@ -37,10 +37,10 @@ struct Condition {
 
 /// An instance of a rule as evaluated.
 struct Instance {
-  std::string key;   ///< unique within the rule ("dc=dc1", "rack=dc1/r5", ...)
-  LabelMap labels;   ///< scope labels (dc, rack, ...)
+  std::string key;  ///< unique within the rule ("dc=dc1", "rack=dc1/r5", ...)
+  LabelMap labels;  ///< scope labels (dc, rack, ...)
   Condition condition;
-  std::string summary;  ///< human text for the annotation
+  std::string summary;                ///< human text for the annotation
   std::vector<std::string> verdicts;  ///< components of the verdicts that explain it
 };
 
@@ -52,10 +52,11 @@ struct RuleSpec {
   int64_t for_ms = 0;
   int64_t hold_ms = 30000;
   double threshold = 0;
-  LabelMap labels;        ///< extra labels
+  LabelMap labels;  ///< extra labels
   std::string description;
 };
 
+/// One alert: a rule (or a localized fault) for one instance, with its timeline.
 struct Alert {
   uint64_t id = 0;
   std::string rule;
@@ -74,6 +75,7 @@ struct Alert {
   std::vector<std::string> verdicts;  ///< components of the verdicts attached to it
 };
 
+/// The API form of an alert (times in Unix ms; null when not reached).
 nlohmann::json to_json(const Alert& a);
 
 /// A state change that is notified.
@@ -83,6 +85,7 @@ struct AlertEvent {
   Alert alert;
 };
 
+/// Active alerts by fingerprint and the bounded history of resolved ones.
 class AlertBook {
  public:
   /// Keeps at most max_history resolved alerts (the oldest are forgotten first).

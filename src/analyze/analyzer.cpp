@@ -73,9 +73,9 @@ Analyzer::Analyzer(AnalyzerOptions options, metrics::Registry* registry,
     results_bad_ = &registry_->counter(
         "pingmesh_analyzer_results_bad_total",
         "Results the analyzer could not use (bad peer index, protocol or outcome, no source).");
-    evaluate_seconds_ = &registry_->histogram(
-        "pingmesh_analyzer_evaluate_seconds", "Time to evaluate rules and detectors once.",
-        metrics::exponential_buckets(0.001, 2, 14));
+    evaluate_seconds_ = &registry_->histogram("pingmesh_analyzer_evaluate_seconds",
+                                              "Time to evaluate rules and detectors once.",
+                                              metrics::exponential_buckets(0.001, 2, 14));
     pending_ = &registry_->gauge("pingmesh_analyzer_alerts", "Active alerts by state.",
                                  {{"state", "pending"}});
     firing_ = &registry_->gauge("pingmesh_analyzer_alerts", "Active alerts by state.",
@@ -131,7 +131,8 @@ void Analyzer::evaluate(int64_t now_ms) {
   }
   for (const auto& e : events) {
     spdlog::info("analyzer: {} {} {}", e.kind == AlertEvent::Kind::kFiring ? "FIRING" : "resolved",
-                 e.alert.fingerprint, e.alert.annotations.count("summary") ? e.alert.annotations.at("summary") : "");
+                 e.alert.fingerprint,
+                 e.alert.annotations.count("summary") ? e.alert.annotations.at("summary") : "");
   }
   notifier_.enqueue(events);
   if (evaluate_seconds_ != nullptr) {
@@ -157,8 +158,7 @@ void Analyzer::export_series_locked(int64_t now_ms) {
             "the analyzer's window; NaN when nothing counts.",
             labels)
         .set(v.loss);
-    r.gauge("pingmesh_failure_ratio", "Failed probes over probes in the analyzer's window.",
-            labels)
+    r.gauge("pingmesh_failure_ratio", "Failed probes over probes in the analyzer's window.", labels)
         .set(v.failure);
     const std::pair<const char*, double> quantiles[] = {
         {"0.5", v.p50_s}, {"0.99", v.p99_s}, {"0.999", v.p999_s}};
@@ -434,9 +434,8 @@ nlohmann::json Analyzer::openapi_fragment() {
   };
   auto with_body = [&](const char* summary, const char* id) {
     auto j = op(summary, id);
-    j["requestBody"] = {
-        {"required", true},
-        {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+    j["requestBody"] = {{"required", true},
+                        {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
     j["responses"]["400"] = {{"description", "invalid rule ({error, field})"}};
     j["responses"]["403"] = {{"description", "not allowed to change rules"}};
     return j;
@@ -449,7 +448,9 @@ nlohmann::json Analyzer::openapi_fragment() {
       {{{"name", "state"},
         {"in", "query"},
         {"schema", {{"type", "string"}, {"enum", {"pending", "firing", "resolved", "active"}}}}},
-       {{"name", "since"}, {"in", "query"}, {"schema", {{"type", "number"}}},
+       {{"name", "since"},
+        {"in", "query"},
+        {"schema", {{"type", "number"}}},
         {"description", "Unix seconds; alerts updated since then"}},
        {{"name", "limit"}, {"in", "query"}, {"schema", {{"type", "integer"}}}}});
   paths["/api/v1/alerts"]["get"] = alerts;
@@ -479,9 +480,9 @@ nlohmann::json Analyzer::openapi_fragment() {
   paths["/api/v1/alert-rules/{name}"]["put"] = put;
   paths["/api/v1/alert-rules/{name}"]["delete"] = del;
   return {{"paths", paths},
-          {"tags", nlohmann::json::array(
-                       {{{"name", "analyzer"},
-                         {"description", "Alert rules, alerts and localized faults"}}})}};
+          {"tags",
+           nlohmann::json::array({{{"name", "analyzer"},
+                                   {"description", "Alert rules, alerts and localized faults"}}})}};
 }
 
 }  // namespace pingmesh::analyze

@@ -9,11 +9,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "analyze/engine.hpp"
 #include "analyze/notify.hpp"
@@ -25,6 +24,7 @@
 
 namespace pingmesh::analyze {
 
+/// Configuration of the analyzer shell.
 struct AnalyzerOptions {
   EngineOptions engine;
   NotifyOptions notify;
@@ -40,6 +40,7 @@ struct AnalyzerOptions {
   std::function<std::optional<http::Response>(const http::Request&)> authorize_write;
 };
 
+/// Thread-safe: observe(), evaluate() and the handlers may run on any threads.
 class Analyzer {
  public:
   /// `registry` must outlive the analyzer; `topology` returns the current topology (or null) and

@@ -49,13 +49,17 @@ TEST(Analyzer, RulesApiAndPersistence) {
     auto list = json::parse(call(router, "GET", "/api/v1/alert-rules").body);
     EXPECT_EQ(list["rules"].size(), default_alert_rules().size());
 
-    json rule = {{"name", "server-p99"}, {"scope", "server"}, {"metric", "p99"},
-                 {"threshold", 8}, {"severity", "page"}};
+    json rule = {{"name", "server-p99"},
+                 {"scope", "server"},
+                 {"metric", "p99"},
+                 {"threshold", 8},
+                 {"severity", "page"}};
     EXPECT_EQ(call(router, "POST", "/api/v1/alert-rules", rule.dump(), "10.0.0.1").status, 403);
     EXPECT_EQ(call(router, "POST", "/api/v1/alert-rules", rule.dump()).status, 201);
     EXPECT_EQ(call(router, "POST", "/api/v1/alert-rules", rule.dump()).status, 409);
-    auto bad = call(router, "POST", "/api/v1/alert-rules",
-                    json{{"name", "x"}, {"scope", "dc"}, {"metric", "loss"}, {"threshold", 5}}.dump());
+    auto bad =
+        call(router, "POST", "/api/v1/alert-rules",
+             json{{"name", "x"}, {"scope", "dc"}, {"metric", "loss"}, {"threshold", 5}}.dump());
     EXPECT_EQ(bad.status, 400);
     EXPECT_EQ(json::parse(bad.body)["field"], "threshold");
     EXPECT_EQ(call(router, "POST", "/api/v1/alert-rules", "{").status, 400);
@@ -118,7 +122,8 @@ TEST(Analyzer, AlertsVerdictsAndSeriesFromBatches) {
     analyzer.evaluate(t);
   };
   for (int64_t t = t0 + 5000; t <= t0 + 60000; t += 5000) step(t);
-  EXPECT_TRUE(json::parse(call(router, "GET", "/api/v1/alerts?state=firing").body)["alerts"].empty());
+  EXPECT_TRUE(
+      json::parse(call(router, "GET", "/api/v1/alerts?state=firing").body)["alerts"].empty());
   net.silent = [](const testing::Node& n) { return n.dc == 0 && n.rack == 2; };
   for (int64_t t = t0 + 65000; t <= t0 + 90000; t += 5000) step(t);
 
@@ -141,8 +146,10 @@ TEST(Analyzer, AlertsVerdictsAndSeriesFromBatches) {
   EXPECT_NE(text.find("pingmesh_loss_ratio{dc=\"dc1\",protocol=\"tcp\",scope=\"dc\"} 0"),
             std::string::npos);
   // The silent rack's series stays, with no answers.
-  EXPECT_NE(text.find("pingmesh_window_answered{dc=\"dc0\",protocol=\"tcp\",rack=\"dc0-r2\",scope=\"rack\"} 0"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find(
+          "pingmesh_window_answered{dc=\"dc0\",protocol=\"tcp\",rack=\"dc0-r2\",scope=\"rack\"} 0"),
+      std::string::npos);
   EXPECT_NE(text.find("pingmesh_analyzer_alerts{state=\"firing\"}"), std::string::npos);
 }
 

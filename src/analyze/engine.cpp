@@ -90,9 +90,9 @@ nlohmann::json to_json(const VerdictRecord& r) {
 
 const std::vector<std::string>& verdict_kinds() {
   static const std::vector<std::string> kinds = {
-      "server_down",  "server_problem", "rack_down",      "rack_problem",
-      "tor_black_hole", "fabric_black_hole", "fabric_loss", "fabric_latency",
-      "dc_loss",      "dc_latency",     "inter_dc_link"};
+      "server_down",    "server_problem",    "rack_down",    "rack_problem",
+      "tor_black_hole", "fabric_black_hole", "fabric_loss",  "fabric_latency",
+      "dc_loss",        "dc_latency",        "inter_dc_link"};
   return kinds;
 }
 
@@ -118,7 +118,8 @@ void Engine::set_rules(std::vector<AlertRule> rules, int64_t now_ms,
   for (const auto& old : rules_) {
     auto it = std::find_if(rules.begin(), rules.end(),
                            [&](const AlertRule& r) { return r.name == old.name; });
-    if (it == rules.end() || !it->enabled || *it != old) book_.resolve_rule(old.name, now_ms, events);
+    if (it == rules.end() || !it->enabled || *it != old)
+      book_.resolve_rule(old.name, now_ms, events);
   }
   rules_ = std::move(rules);
   bool server = false, rack_pair = false;
@@ -173,8 +174,7 @@ void Engine::evaluate(int64_t now_ms, std::vector<AlertEvent>* events) {
   }
 }
 
-void Engine::evaluate_rule(const AlertRule& rule, int64_t now_ms,
-                           std::vector<AlertEvent>* events) {
+void Engine::evaluate_rule(const AlertRule& rule, int64_t now_ms, std::vector<AlertEvent>* events) {
   const auto& dir = windows_.directory();
   int64_t window_ms = rule.window_s * 1000;
   bool latency = is_latency(rule.metric);
@@ -260,8 +260,7 @@ void Engine::evaluate_rule(const AlertRule& rule, int64_t now_ms,
     }
     inst.summary =
         rule.metric == Metric::kNoData
-            ? fmt::format("{}: no answered probe for {} s ({})", rule.name, rule.window_s,
-                          inst.key)
+            ? fmt::format("{}: no answered probe for {} s ({})", rule.name, rule.window_s, inst.key)
             : fmt::format("{}: {} {} (threshold {}, {} samples, {})", rule.name,
                           to_string(rule.metric), unit(c.value),
                           unit(latency ? rule.threshold : rule.threshold), c.samples, inst.key);

@@ -18,6 +18,7 @@
 
 namespace pingmesh::analyze {
 
+/// Configuration of the engine (windows, detectors, verdict alerts, history bounds).
 struct EngineOptions {
   WindowOptions windows;
   LocalizeOptions localize;
@@ -34,11 +35,12 @@ struct EngineOptions {
 
 /// A verdict as tracked over time.
 struct VerdictRecord {
-  Verdict verdict;         ///< latest version
-  int64_t first_ms = 0;    ///< first produced
-  int64_t last_ms = 0;     ///< last produced
-  bool active = false;     ///< produced by the last evaluation
+  Verdict verdict;       ///< latest version
+  int64_t first_ms = 0;  ///< first produced
+  int64_t last_ms = 0;   ///< last produced
+  bool active = false;   ///< produced by the last evaluation
 };
+/// The API form of a verdict record (a verdict plus first_ms, last_ms, active).
 nlohmann::json to_json(const VerdictRecord& r);
 
 /// Values of one exported series (pingmesh_* gauges), over localize_window_ms.
@@ -46,8 +48,8 @@ struct SeriesValue {
   LabelMap labels;  ///< scope, protocol and the scope's labels
   uint64_t probes = 0;
   uint64_t answered = 0;
-  double loss = 0;          ///< NaN when nothing counts towards loss
-  double failure = 0;       ///< NaN when no probes
+  double loss = 0;                          ///< NaN when nothing counts towards loss
+  double failure = 0;                       ///< NaN when no probes
   double p50_s = 0, p99_s = 0, p999_s = 0;  ///< NaN when no answers
 };
 
@@ -56,6 +58,7 @@ std::string alertname_of_kind(std::string_view kind);
 /// Every verdict kind, in a fixed order.
 const std::vector<std::string>& verdict_kinds();
 
+/// Not thread-safe; the Analyzer locks around it.
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});

@@ -86,8 +86,8 @@ TEST(Engine, LossAlertGoesPendingFiringResolved) {
   bool attached = false;
   for (const auto& a : history) {
     if (a.rule == "dc-loss") {
-      attached = std::find(a.verdicts.begin(), a.verdicts.end(), "spine_layer:dc0") !=
-                 a.verdicts.end();
+      attached =
+          std::find(a.verdicts.begin(), a.verdicts.end(), "spine_layer:dc0") != a.verdicts.end();
     }
   }
   EXPECT_TRUE(attached);

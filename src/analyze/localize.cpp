@@ -67,7 +67,7 @@ Verdict dc_verdict(const Snapshot& s, uint32_t dc, std::string kind, ComponentTy
 }
 
 nlohmann::json counts_json(const Counts& c) {
-  return {{"probes", c.probes}, {"answered", c.answered}, {"failures", c.failures},
+  return {{"probes", c.probes}, {"answered", c.answered},   {"failures", c.failures},
           {"lost", c.lost},     {"loss_base", c.loss_base}, {"ok", c.ok},
           {"slow", c.slow}};
 }
@@ -164,9 +164,8 @@ std::vector<Verdict> find_down(const Snapshot& s, const LocalizeOptions& o,
         "rack {} ({}) down: {} of its {} servers neither report nor answer; {} probes to them "
         "failed (white cross)",
         rack.name, v.dc, quiet_n, known, failures);
-    v.evidence = {{"servers_known", known},
-                  {"servers_silent", quiet_n},
-                  {"failed_probes_to_rack", failures}};
+    v.evidence = {
+        {"servers_known", known}, {"servers_silent", quiet_n}, {"failed_probes_to_rack", failures}};
     out.push_back(std::move(v));
   }
   for (uint32_t i = 0; i < s.servers.size(); ++i) {
@@ -231,15 +230,16 @@ std::vector<Verdict> find_server_problems(const Snapshot& s, const LocalizeOptio
                          srv.answer_age_ms < 0 ? -1 : srv.answer_age_ms / 1000, d.failures);
       conf = clamp_confidence(1 - std::pow(0.5, static_cast<double>(d.failures)));
     } else if (rate(mates(i).slow, mates(i).ok) <= o.slow_fraction &&
-               significantly_above(d.slow, d.ok,
-                                   std::max({o.slow_fraction,
-                                             o.cross_ratio * rate(dc_dst[srv.dc].slow,
-                                                                  dc_dst[srv.dc].ok),
-                                             wilson_upper(src.slow, src.ok, o.significance.z)}),
-                                   o.significance)) {
-      what = fmt::format("slow as a target only: {:.1f} % of answers above the slow threshold "
-                         "(as a source {:.1f} %)",
-                         100 * rate(d.slow, d.ok), 100 * rate(src.slow, src.ok));
+               significantly_above(
+                   d.slow, d.ok,
+                   std::max({o.slow_fraction,
+                             o.cross_ratio * rate(dc_dst[srv.dc].slow, dc_dst[srv.dc].ok),
+                             wilson_upper(src.slow, src.ok, o.significance.z)}),
+                   o.significance)) {
+      what = fmt::format(
+          "slow as a target only: {:.1f} % of answers above the slow threshold "
+          "(as a source {:.1f} %)",
+          100 * rate(d.slow, d.ok), 100 * rate(src.slow, src.ok));
       conf = confidence_above(d.slow, d.ok, o.slow_fraction, o.significance.z);
     } else if (rate(mates(i).lost, mates(i).loss_base) <= o.loss &&
                significantly_above(
@@ -356,12 +356,12 @@ std::vector<Verdict> find_black_holes(const Snapshot& s, const LocalizeOptions& 
   }
   std::vector<bool> layer(s.dcs.size(), false);
   for (uint32_t d = 0; d < s.dcs.size(); ++d) {
-    if (per_dc[d] >= 3 && static_cast<double>(per_dc[d]) >=
-                              o.layer_fraction * static_cast<double>(racks_active[d])) {
+    if (per_dc[d] >= 3 &&
+        static_cast<double>(per_dc[d]) >= o.layer_fraction * static_cast<double>(racks_active[d])) {
       layer[d] = true;
       Verdict v = dc_verdict(s, d, "fabric_black_hole", ComponentType::kSpineLayer);
-      v.confidence = clamp_confidence(static_cast<double>(per_dc[d]) /
-                                      static_cast<double>(racks_active[d]));
+      v.confidence =
+          clamp_confidence(static_cast<double>(per_dc[d]) / static_cast<double>(racks_active[d]));
       v.summary = fmt::format(
           "black hole above the ToRs of {}: {} of {} ToRs have most servers failing to reach "
           "some peers deterministically",
@@ -520,9 +520,12 @@ std::vector<Verdict> find_rack_and_fabric(const Snapshot& s, const LocalizeOptio
           diagonal_bad ? "DC-wide problem" : "spine/aggregation layer", v.dc, 100 * rate(e, n),
           loss ? "lost" : "slow", touched, racks, 100 * rate(de, dn),
           diagonal_bad ? "" : " (red everywhere but the diagonal)");
-      v.evidence = {{"metric", loss ? "loss" : "slow"}, {"rate", rate(e, n)},
-                    {"events", e},   {"trials", n},
-                    {"racks_touched", touched}, {"racks", racks},
+      v.evidence = {{"metric", loss ? "loss" : "slow"},
+                    {"rate", rate(e, n)},
+                    {"events", e},
+                    {"trials", n},
+                    {"racks_touched", touched},
+                    {"racks", racks},
                     {"diagonal_rate", rate(de, dn)}};
       out.push_back(std::move(v));
     }

@@ -8,11 +8,10 @@
 /// See docs/ANALYZER.md for the rules and their thresholds.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "analyze/significance.hpp"
 
@@ -42,12 +41,14 @@ struct ServerInfo {
   Counts as_dst;
 };
 
+/// A rack (ToR) in the snapshot.
 struct RackInfo {
   std::string name;
   uint32_t dc = 0;
   std::vector<uint32_t> servers;  ///< indices into Snapshot::servers
 };
 
+/// A DC in the snapshot.
 struct DcInfo {
   std::string name;
   std::vector<uint32_t> racks;  ///< indices into Snapshot::racks
@@ -93,26 +94,27 @@ struct Snapshot {
 
 /// Thresholds of the detectors.
 struct LocalizeOptions {
-  double loss = 0.001;           ///< loss ratio that counts as lossy (paper: 0.1 %)
-  double slow_fraction = 0.01;   ///< fraction of slow answers that counts as slow (P99 > slow)
+  double loss = 0.001;          ///< loss ratio that counts as lossy (paper: 0.1 %)
+  double slow_fraction = 0.01;  ///< fraction of slow answers that counts as slow (P99 > slow)
   Significance significance{3.09, 50, 3};
-  int64_t silence_ms = 15000;    ///< no batch / no answer for this long = silent (a server)
-  int64_t rack_silence_ms = 8000;  ///< the same for most servers of a rack at once (a ToR)
-  uint32_t min_down_failures = 2;  ///< failed probes to a silent server before it is down
-  double rack_down_fraction = 0.8; ///< of a rack's known servers down = rack (ToR) down
-  double tor_score = 0.5;          ///< black hole: fraction of a ToR's servers with the symptom
-  uint32_t tor_min_servers = 2;    ///< ... and at least this many servers
-  double layer_fraction = 0.5;     ///< ToRs of a DC blamed above this fraction = layer above
-  double cross_ratio = 4;          ///< red cross: rate in the rack's cross vs. the rest
+  int64_t silence_ms = 15000;         ///< no batch / no answer for this long = silent (a server)
+  int64_t rack_silence_ms = 8000;     ///< the same for most servers of a rack at once (a ToR)
+  uint32_t min_down_failures = 2;     ///< failed probes to a silent server before it is down
+  double rack_down_fraction = 0.8;    ///< of a rack's known servers down = rack (ToR) down
+  double tor_score = 0.5;             ///< black hole: fraction of a ToR's servers with the symptom
+  uint32_t tor_min_servers = 2;       ///< ... and at least this many servers
+  double layer_fraction = 0.5;        ///< ToRs of a DC blamed above this fraction = layer above
+  double cross_ratio = 4;             ///< red cross: rate in the rack's cross vs. the rest
   double rack_server_fraction = 0.5;  ///< ... and this fraction of its servers elevated
   double interdc_shift_us = 1000;     ///< inter-DC median shift that counts (and >= 20 %)
-  double interdc_shift_ratio = 0.2;
-  uint64_t interdc_min_answers = 20;
+  double interdc_shift_ratio = 0.2;   ///< ... relative to the baseline
+  uint64_t interdc_min_answers = 20;  ///< answers a link needs for its median to count
 };
 
 /// What a verdict blames.
 enum class ComponentType : uint8_t { kServer = 0, kRack, kSpineLayer, kSpine, kDc, kInterDc };
-std::string_view to_string(ComponentType t);  ///< "server", "rack", "spine_layer", "spine", "dc", "inter_dc"
+/// "server", "rack", "spine_layer", "spine", "dc", "inter_dc".
+std::string_view to_string(ComponentType t);
 
 /// A verdict. `component` is the canonical id: "server:<name>", "rack:<dc>/<rack>",
 /// "spine_layer:<dc>", "spine:<dc>/<spine>", "dc:<dc>", "inter_dc:<a>~<b>" (a < b).
@@ -131,6 +133,7 @@ struct Verdict {
   nlohmann::json evidence = nlohmann::json::object();
 };
 
+/// The API form of a verdict.
 nlohmann::json to_json(const Verdict& v);
 
 /// Runs every detector in order, each explaining away what earlier ones blamed: down servers and

@@ -19,7 +19,8 @@ Counts healthy(uint64_t n) {
 struct Fab {
   Snapshot s;
   int racks, servers;
-  Fab(int dcs, int racks_per_dc, int servers_per_rack) : racks(racks_per_dc), servers(servers_per_rack) {
+  Fab(int dcs, int racks_per_dc, int servers_per_rack)
+      : racks(racks_per_dc), servers(servers_per_rack) {
     for (int d = 0; d < dcs; ++d) {
       s.dcs.push_back({fmt::format("dc{}", d), {}});
       for (int r = 0; r < racks; ++r) {
@@ -58,7 +59,9 @@ struct Fab {
     }
   }
   uint32_t rack(int d, int r) const { return static_cast<uint32_t>(d * racks + r); }
-  uint32_t server(int d, int r, int i) const { return rack(d, r) * static_cast<uint32_t>(servers) + static_cast<uint32_t>(i); }
+  uint32_t server(int d, int r, int i) const {
+    return rack(d, r) * static_cast<uint32_t>(servers) + static_cast<uint32_t>(i);
+  }
   RackPair& pair(uint32_t x, uint32_t y) {
     return *std::find_if(s.rack_pairs.begin(), s.rack_pairs.end(),
                          [&](const RackPair& p) { return p.src == x && p.dst == y; });
@@ -162,8 +165,10 @@ TEST(Localize, BlackHoleOnEveryTorBlamesTheLayerAbove) {
   Fab f(1, 6, 4);
   for (int r = 0; r < 6; ++r) {
     for (int i = 0; i < 4; ++i) {
-      f.s.failing.push_back({f.server(0, r, i), f.server(0, (r + 1) % 6, (i + 1) % 4), 2, 0, true, true});
-      f.s.failing.push_back({f.server(0, r, i), f.server(0, (r + 3) % 6, (i + 2) % 4), 2, 0, true, true});
+      f.s.failing.push_back(
+          {f.server(0, r, i), f.server(0, (r + 1) % 6, (i + 1) % 4), 2, 0, true, true});
+      f.s.failing.push_back(
+          {f.server(0, r, i), f.server(0, (r + 3) % 6, (i + 2) % 4), 2, 0, true, true});
     }
   }
   auto v = localize(f.s, LocalizeOptions{});
@@ -185,7 +190,7 @@ TEST(Localize, SpreadLossButCleanDiagonalIsTheSpineLayer) {
 
 TEST(Localize, InterDcLinkByMedianShiftOrLoss) {
   Fab f(3, 2, 4);
-  f.s.links[1].p50_us = 12000;  // dc0~dc2
+  f.s.links[1].p50_us = 12000;    // dc0~dc2
   f.s.links[2].counts.lost = 15;  // dc1~dc2, 3 %
   auto v = localize(f.s, LocalizeOptions{});
   EXPECT_EQ(components(v), (std::vector<std::string>{"inter_dc_link inter_dc:dc0~dc2",
@@ -209,7 +214,8 @@ TEST(Localize, TracerouteNarrowsTheFabricToOneSpine) {
   fabric.dc = "dc0";
   fabric.component = "spine_layer:dc0";
   LocalizeOptions o;
-  std::vector<SpineTrace> traces = {{"s0", 1000, 0}, {"s1", 1000, 15}, {"s2", 1000, 1}, {"s3", 1000, 0}};
+  std::vector<SpineTrace> traces = {
+      {"s0", 1000, 0}, {"s1", 1000, 15}, {"s2", 1000, 1}, {"s3", 1000, 0}};
   auto v = narrow_to_spine(fabric, traces, o);
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].component, "spine:dc0/s1");

@@ -14,10 +14,11 @@ namespace pingmesh::analyze {
 namespace {
 
 nlohmann::json alert_body(const Alert& a, const std::string& external_url) {
-  return {{"labels", a.labels},
-          {"annotations", a.annotations},
-          {"startsAt", format_rfc3339(a.fired_ms > 0 ? a.fired_ms : a.active_since_ms)},
-          {"generatorURL", external_url + "/api/v1/alerts?state=" + std::string(to_string(a.state))}};
+  return {
+      {"labels", a.labels},
+      {"annotations", a.annotations},
+      {"startsAt", format_rfc3339(a.fired_ms > 0 ? a.fired_ms : a.active_since_ms)},
+      {"generatorURL", external_url + "/api/v1/alerts?state=" + std::string(to_string(a.state))}};
 }
 
 }  // namespace
@@ -31,8 +32,8 @@ std::string format_rfc3339(int64_t unix_ms) {
   }
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
 nlohmann::json webhook_payload(const std::vector<AlertEvent>& events,
@@ -63,8 +64,8 @@ nlohmann::json alertmanager_payload(const std::vector<Alert>& alerts, int64_t no
   auto out = nlohmann::json::array();
   for (const auto& a : alerts) {
     auto j = alert_body(a, external_url);
-    j["endsAt"] = format_rfc3339(a.state == AlertState::kResolved ? a.resolved_ms
-                                                                  : now_ms + 3 * resend_ms);
+    j["endsAt"] =
+        format_rfc3339(a.state == AlertState::kResolved ? a.resolved_ms : now_ms + 3 * resend_ms);
     out.push_back(std::move(j));
   }
   return out;
@@ -170,8 +171,7 @@ void Notifier::run() {
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
         std::string body =
-            alertmanager_payload(alerts, wall_ms, options_.resend_ms, options_.external_url)
-                .dump();
+            alertmanager_payload(alerts, wall_ms, options_.resend_ms, options_.external_url).dump();
         for (auto& t : targets_) {
           if (t.alertmanager) push(t, body);
         }
@@ -222,10 +222,9 @@ void Notifier::run() {
     }
     ++stats_.retried;
     count(*due, "retried");
-    due->next_try =
-        std::chrono::steady_clock::now() +
-        std::chrono::milliseconds(
-            backoff_delay_ms(due->attempt, options_.backoff_ms, options_.backoff_max_ms));
+    due->next_try = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(backoff_delay_ms(due->attempt, options_.backoff_ms,
+                                                               options_.backoff_max_ms));
   }
 }
 

@@ -11,27 +11,27 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "analyze/alerts.hpp"
 #include "common/metrics.hpp"
 
 namespace pingmesh::analyze {
 
+/// Notification targets and the retry policy.
 struct NotifyOptions {
   std::vector<std::string> webhooks;       ///< URLs receiving webhook_payload() by POST
   std::vector<std::string> alertmanagers;  ///< base URLs; alerts go to <base>/api/v2/alerts
   int max_attempts = 6;                    ///< per delivery, then it is dropped (counted)
   int64_t backoff_ms = 500;                ///< first retry delay, doubled each attempt
   int64_t backoff_max_ms = 30000;
-  int64_t resend_ms = 60000;     ///< firing alerts are re-sent to Alertmanager this often
-  int64_t timeout_ms = 5000;     ///< per HTTP request
-  std::string external_url;      ///< base of generatorURL, e.g. http://pingmesh:9000
-  std::size_t max_queue = 10000; ///< deliveries waiting per target; beyond, the oldest drop
+  int64_t resend_ms = 60000;      ///< firing alerts are re-sent to Alertmanager this often
+  int64_t timeout_ms = 5000;      ///< per HTTP request
+  std::string external_url;       ///< base of generatorURL, e.g. http://pingmesh:9000
+  std::size_t max_queue = 10000;  ///< deliveries waiting per target; beyond, the oldest drop
 };
 
 /// Unix ms as RFC 3339 UTC with milliseconds ("2024-05-01T12:00:00.123Z").
@@ -57,6 +57,7 @@ struct NotifyStats {
   uint64_t dropped = 0;
 };
 
+/// Thread-safe: enqueue() may be called from any thread.
 class Notifier {
  public:
   /// Metrics pingmesh_analyzer_notifications_total{target,outcome} go to `registry` (may be null).

@@ -2,13 +2,12 @@
 // (Debian's prometheus-alertmanager, started here on 127.0.0.1) receive, then resolve, an alert
 // driven by result batches through Analyzer::observe().
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -140,7 +139,8 @@ std::string am_state(const std::string& url, const std::string& alertname) {
 TEST(NotifyIntegration, WebhookAndAlertmanagerReceiveThenResolve) {
   auto binary = find_alertmanager();
   if (binary.empty()) {
-    GTEST_SKIP() << "prometheus-alertmanager not installed (apt-get install prometheus-alertmanager)";
+    GTEST_SKIP()
+        << "prometheus-alertmanager not installed (apt-get install prometheus-alertmanager)";
   }
   AlertmanagerProcess am(binary);
   ASSERT_TRUE(am.ready()) << am.log();

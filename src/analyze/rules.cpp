@@ -45,9 +45,8 @@ AlertRule decode(const nlohmann::json& j, const RuleLimits& limits, const std::s
   if (!j.is_object()) throw RuleError(at, "a rule must be a JSON object");
   AlertRule r;
   static const std::set<std::string> known = {
-      "name",     "description", "scope",    "metric",      "threshold",  "protocol",
-      "window_s", "for_s",       "severity", "labels",      "match",      "min_samples",
-      "min_events", "enabled"};
+      "name",  "description", "scope",  "metric", "threshold",   "protocol",   "window_s",
+      "for_s", "severity",    "labels", "match",  "min_samples", "min_events", "enabled"};
   for (const auto& [key, value] : j.items()) {
     if (!known.contains(key)) throw RuleError(prefixed(at, key), "unknown field");
   }
@@ -334,10 +333,9 @@ std::string prometheus_rules_yaml(const std::vector<AlertRule>& rules, int64_t e
     out << YAML::EndMap;
     out << YAML::Key << "annotations" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "summary" << YAML::Value
-        << fmt::format("{} {} {} {}", r.name, to_string(r.metric),
-                       r.metric == Metric::kNoData ? "" : ">",
-                       r.metric == Metric::kNoData ? std::string{}
-                                                   : fmt::format("{}", r.threshold));
+        << fmt::format(
+               "{} {} {} {}", r.name, to_string(r.metric), r.metric == Metric::kNoData ? "" : ">",
+               r.metric == Metric::kNoData ? std::string{} : fmt::format("{}", r.threshold));
     if (!r.description.empty()) {
       out << YAML::Key << "description" << YAML::Value << r.description;
     }

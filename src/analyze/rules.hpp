@@ -5,13 +5,12 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "collector/stats.hpp"
 
@@ -37,10 +36,13 @@ enum class Metric : uint8_t { kP50 = 0, kP99, kP999, kLoss, kFailureRate, kNoDat
 
 std::string_view to_string(Scope s);   ///< "global", "dc", "dc_pair", "rack", "rack_pair", "server"
 std::string_view to_string(Metric m);  ///< "p50", "p99", "p999", "loss", "failure_rate", "no_data"
+/// Inverse of to_string; nullopt for unknown names.
 std::optional<Scope> parse_scope(std::string_view s);
+/// Inverse of to_string; nullopt for unknown names.
 std::optional<Metric> parse_metric(std::string_view s);
 /// The quantile of a latency metric (0.5, 0.99, 0.999); 0 for the others.
 double quantile_of(Metric m);
+/// True for p50, p99, p999.
 bool is_latency(Metric m);
 
 /// One alert rule. A rule fires per instance of its scope: pending when the condition first holds,
@@ -52,8 +54,8 @@ struct AlertRule {
   Metric metric = Metric::kLoss;
   double threshold = 0.001;  ///< ratio (loss, failure_rate) or milliseconds (latency)
   collector::Protocol protocol = collector::Protocol::kTcp;
-  int64_t window_s = 30;     ///< data evaluated: the last window_s seconds
-  int64_t for_s = 0;         ///< pending this long before firing
+  int64_t window_s = 30;  ///< data evaluated: the last window_s seconds
+  int64_t for_s = 0;      ///< pending this long before firing
   std::string severity = "warning";
   std::map<std::string, std::string> labels;  ///< added to the alert's labels
   /// Instance filter on the alert's labels (dc, src_dc, dst_dc, rack, src_rack, dst_rack,
@@ -82,11 +84,13 @@ struct RuleLimits {
   int64_t min_window_s = 5;   ///< one bucket
 };
 
+/// The JSON form of a rule (every field).
 nlohmann::json to_json(const AlertRule& rule);
 /// Decodes and validates one rule. Unknown fields are rejected. Throws RuleError.
 AlertRule rule_from_json(const nlohmann::json& j, const RuleLimits& limits);
 /// Decodes a rules document: an array of rules or {"rules": [...]}; names must be unique.
 std::vector<AlertRule> rules_from_json(const nlohmann::json& j, const RuleLimits& limits);
+/// {"rules": [...]}.
 nlohmann::json rules_to_json(const std::vector<AlertRule>& rules);
 
 /// The paper's SLA as rules: loss > 0.1 % and P99 > 5 ms per DC and per rack, inter-DC loss,

@@ -57,9 +57,9 @@ TEST(Rules, ValidationNamesTheField) {
   EXPECT_EQ(field_of(with("name", "bad name")), "name");
   EXPECT_EQ(field_of(with("scope", "planet")), "scope");
   EXPECT_EQ(field_of(with("metric", "p42")), "metric");
-  EXPECT_EQ(field_of(with("threshold", 2)), "threshold");      // a ratio >= 1
+  EXPECT_EQ(field_of(with("threshold", 2)), "threshold");  // a ratio >= 1
   EXPECT_EQ(field_of(with("threshold", -1)), "threshold");
-  EXPECT_EQ(field_of(with("window_s", 600)), "window_s");      // beyond the horizon
+  EXPECT_EQ(field_of(with("window_s", 600)), "window_s");  // beyond the horizon
   EXPECT_EQ(field_of(with("protocol", "sctp")), "protocol");
   EXPECT_EQ(field_of(with("match", json{{"rack", "r1"}})), "match.rack");  // dc scope
   EXPECT_EQ(field_of(with("labels", json{{"bad-label", "x"}})), "labels.bad-label");
@@ -104,8 +104,9 @@ TEST(Rules, PrometheusRulesAreValidYamlWithOneAlertPerExportedRule) {
     if (r["alert"].as<std::string>() != "dc-p99") continue;
     found = true;
     auto expr = r["expr"].as<std::string>();
-    EXPECT_NE(expr.find("pingmesh_rtt_seconds{scope=\"dc\",protocol=\"tcp\",quantile=\"0.99\"} > 0.005"),
-              std::string::npos)
+    EXPECT_NE(
+        expr.find("pingmesh_rtt_seconds{scope=\"dc\",protocol=\"tcp\",quantile=\"0.99\"} > 0.005"),
+        std::string::npos)
         << expr;
     EXPECT_EQ(r["for"].as<std::string>(), "10s");
     EXPECT_EQ(r["labels"]["severity"].as<std::string>(), "critical");

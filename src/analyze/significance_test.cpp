@@ -19,10 +19,10 @@ TEST(Significance, WilsonBoundsBracketTheRate) {
 TEST(Significance, OneLostProbeInTenIsNotALossAlarm) {
   Significance s;  // z 3.09, >= 100 samples, >= 3 events
   EXPECT_FALSE(significantly_above(1, 10, 0.001, s));
-  EXPECT_FALSE(significantly_above(2, 1000, 0.001, s));   // 0.2 % but only two events
-  EXPECT_FALSE(significantly_above(3, 3000, 0.001, s));   // exactly 0.1 %
-  EXPECT_TRUE(significantly_above(10, 1000, 0.001, s));   // 1 % over 1000 probes
-  EXPECT_TRUE(significantly_above(8, 400, 0.001, s));     // 2 % over 400
+  EXPECT_FALSE(significantly_above(2, 1000, 0.001, s));  // 0.2 % but only two events
+  EXPECT_FALSE(significantly_above(3, 3000, 0.001, s));  // exactly 0.1 %
+  EXPECT_TRUE(significantly_above(10, 1000, 0.001, s));  // 1 % over 1000 probes
+  EXPECT_TRUE(significantly_above(8, 400, 0.001, s));    // 2 % over 400
 }
 
 TEST(Significance, NormalLossNeverReachesTheThreshold) {

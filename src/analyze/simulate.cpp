@@ -20,9 +20,9 @@ namespace pingmesh::analyze::sim {
 
 namespace {
 
-constexpr std::string_view kKindNames[] = {"server_down",  "tor_down",     "tor_black_hole",
-                                           "spine_drop",   "uplink_delay", "inter_dc"};
-constexpr int64_t kTimeoutMs = 5000;              ///< the agent's probe timeout
+constexpr std::string_view kKindNames[] = {"server_down", "tor_down",     "tor_black_hole",
+                                           "spine_drop",  "uplink_delay", "inter_dc"};
+constexpr int64_t kTimeoutMs = 5000;                  ///< the agent's probe timeout
 constexpr int64_t kSynOffsetsMs[] = {0, 1000, 3000};  ///< SYN retransmissions (RTO 1 s, doubled)
 constexpr double kBaseLossPerCrossing = 5e-6;
 constexpr double kSpikeProbability = 1e-4;
@@ -53,11 +53,11 @@ struct Rng {
 struct Net {
   FabricSpec spec;
   std::vector<std::string> dc_names;
-  std::vector<std::string> rack_names;  ///< global rack index = dc * racks_per_dc + rack
-  std::vector<std::string> names;       ///< per server (plan order)
-  std::vector<uint32_t> dc, rack, ip;   ///< per server
-  std::vector<std::vector<uint32_t>> targets;  ///< per server: pinglist targets
-  std::vector<std::vector<uint32_t>> phases;   ///< per server and target: probe phase (ms)
+  std::vector<std::string> rack_names;           ///< global rack index = dc * racks_per_dc + rack
+  std::vector<std::string> names;                ///< per server (plan order)
+  std::vector<uint32_t> dc, rack, ip;            ///< per server
+  std::vector<std::vector<uint32_t>> targets;    ///< per server: pinglist targets
+  std::vector<std::vector<uint32_t>> phases;     ///< per server and target: probe phase (ms)
   std::vector<std::vector<uint32_t>> by_second;  ///< servers whose batch phase is in second s
   std::vector<uint32_t> batch_phase;
   std::vector<double> inter_dc_ms;  ///< base RTT between DCs [a * dcs + b]
@@ -89,8 +89,8 @@ Net build_net(const SimOptions& o) {
         srv.name = fmt::format("{}-s{:02}", rack.name, s);
         srv.dc = dc.name;
         srv.rack = rack.name;
-        srv.addresses.push_back(*net::IpAddress::parse(
-            fmt::format("10.{}.{}.{}", d, r % 256, (r / 256) * 64 + s + 1)));
+        srv.addresses.push_back(
+            *net::IpAddress::parse(fmt::format("10.{}.{}.{}", d, r % 256, (r / 256) * 64 + s + 1)));
         srv.last_seen_ms = 1;
         placement[srv.name] = {static_cast<uint32_t>(d),
                                static_cast<uint32_t>(d * f.racks_per_dc + r)};
@@ -126,8 +126,8 @@ Net build_net(const SimOptions& o) {
     for (const auto& e : entries) {
       for (std::size_t p = 0; p < plan.probe_sets[e.probes].size(); ++p) {
         net.targets[i].push_back(e.target);
-        net.phases[i].push_back(
-            static_cast<uint32_t>(mix(i, e.target * 7 + p) % static_cast<uint64_t>(o.probe_interval_ms)));
+        net.phases[i].push_back(static_cast<uint32_t>(mix(i, e.target * 7 + p) %
+                                                      static_cast<uint64_t>(o.probe_interval_ms)));
       }
     }
     net.batch_phase[i] = static_cast<uint32_t>(mix(i, 0xba7c) % static_cast<uint64_t>(o.batch_ms));
@@ -191,7 +191,8 @@ double lognormal_us(Rng& rng, double median_us) {
 
 ProbeOutcome probe(const Net& net, const Faults& faults, uint32_t src, uint32_t dst,
                    int64_t start_ms, uint64_t seed) {
-  Rng rng(mix(seed, (static_cast<uint64_t>(src) << 32 | dst) ^ mix(static_cast<uint64_t>(start_ms))));
+  Rng rng(
+      mix(seed, (static_cast<uint64_t>(src) << 32 | dst) ^ mix(static_cast<uint64_t>(start_ms))));
   ProbeOutcome out;
   if (faults.server_dead(net, dst, start_ms)) {
     out.outcome = v1::TIMEOUT;
@@ -293,8 +294,8 @@ class Runner {
   Runner(const Net& net, const SimOptions& o, Engine* engine, uint64_t seed)
       : net_(net), o_(o), engine_(engine), seed_(seed) {
     if (o.with_collector) {
-      aggregator_ = std::make_unique<collector::Aggregator>(collector::AggregatorOptions{},
-                                                            &names_);
+      aggregator_ =
+          std::make_unique<collector::Aggregator>(collector::AggregatorOptions{}, &names_);
     }
   }
 
@@ -443,8 +444,8 @@ Fault random_fault(const Net& net, const SimOptions& o, Rng& rng) {
 double percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(std::min<double>(static_cast<double>(v.size() - 1),
-                                                     std::floor(q * static_cast<double>(v.size() - 1) + 0.5)));
+  auto i = static_cast<std::size_t>(std::min<double>(
+      static_cast<double>(v.size() - 1), std::floor(q * static_cast<double>(v.size() - 1) + 0.5)));
   return v[i];
 }
 
@@ -463,7 +464,8 @@ std::string expected_component(const Fault& f, const FabricSpec& fabric) {
   auto dc = [](uint32_t d) { return fmt::format("dc{}", d); };
   auto rack = [&](uint32_t r) {
     uint32_t d = r / static_cast<uint32_t>(fabric.racks_per_dc);
-    return fmt::format("rack:{}/{}-r{:03}", dc(d), dc(d), r % static_cast<uint32_t>(fabric.racks_per_dc));
+    return fmt::format("rack:{}/{}-r{:03}", dc(d), dc(d),
+                       r % static_cast<uint32_t>(fabric.racks_per_dc));
   };
   switch (f.kind) {
     case FaultKind::kServerDown: {
@@ -471,8 +473,8 @@ std::string expected_component(const Fault& f, const FabricSpec& fabric) {
       // Plan order is by name, which is the construction order (zero-padded names).
       uint32_t r = f.server / per_rack;
       uint32_t d = r / static_cast<uint32_t>(fabric.racks_per_dc);
-      return fmt::format("server:{}-r{:03}-s{:02}", dc(d), r % static_cast<uint32_t>(fabric.racks_per_dc),
-                         f.server % per_rack);
+      return fmt::format("server:{}-r{:03}-s{:02}", dc(d),
+                         r % static_cast<uint32_t>(fabric.racks_per_dc), f.server % per_rack);
     }
     case FaultKind::kTorDown:
     case FaultKind::kTorBlackHole:
@@ -509,9 +511,9 @@ SimReport run(const SimOptions& o, const std::function<void(int, int)>& progress
           ++report.warmup_alerts;
           if (report.examples.size() < 20) {
             auto it = e.alert.annotations.find("summary");
-            report.examples.push_back(fmt::format(
-                "warm-up alert at {} s: {}", t / 1000,
-                it == e.alert.annotations.end() ? e.alert.fingerprint : it->second));
+            report.examples.push_back(
+                fmt::format("warm-up alert at {} s: {}", t / 1000,
+                            it == e.alert.annotations.end() ? e.alert.fingerprint : it->second));
           }
         }
       }
@@ -591,25 +593,25 @@ SimReport run(const SimOptions& o, const std::function<void(int, int)>& progress
       if (alarms > 0 && report.examples.size() < 40) {
         std::string what;
         for (const auto& [c, t] : res.reported) what += " " + c;
-        report.examples.push_back(fmt::format("no-fault scenario {}: {} rule alerts,{}", i,
-                                              res.rule_alerts, what));
+        report.examples.push_back(
+            fmt::format("no-fault scenario {}: {} rule alerts,{}", i, res.rule_alerts, what));
       }
       continue;
     }
     ++report.scenarios;
     (res.faults.size() == 1 ? report.single : report.double_) += 1;
     for (const auto& [component, t] : res.reported) {
-      bool hit = std::find(res.expected.begin(), res.expected.end(), component) != res.expected.end();
+      bool hit =
+          std::find(res.expected.begin(), res.expected.end(), component) != res.expected.end();
       if (!hit) {
         ++report.false_positives;
         for (const auto& f : res.faults) ++report.per_kind[std::string(to_string(f.kind))][3];
         if (report.examples.size() < 40) {
           std::string faults;
           for (const auto& e : res.expected) faults += " " + e;
-          report.examples.push_back(
-              fmt::format("scenario {}: false positive {} {} after {:.0f} s (faults:{})", i,
-                          res.kind_of.at(component), component, static_cast<double>(t) / 1000,
-                          faults));
+          report.examples.push_back(fmt::format(
+              "scenario {}: false positive {} {} after {:.0f} s (faults:{})", i,
+              res.kind_of.at(component), component, static_cast<double>(t) / 1000, faults));
         }
       }
     }
@@ -644,22 +646,29 @@ SimReport run(const SimOptions& o, const std::function<void(int, int)>& progress
     }
   }
   uint64_t reported = report.true_positives + report.false_positives;
-  report.precision = reported == 0 ? 1.0 : static_cast<double>(report.true_positives) / static_cast<double>(reported);
-  report.recall = report.faults == 0 ? 1.0 : static_cast<double>(report.true_positives) / static_cast<double>(report.faults);
+  report.precision =
+      reported == 0 ? 1.0
+                    : static_cast<double>(report.true_positives) / static_cast<double>(reported);
+  report.recall = report.faults == 0 ? 1.0
+                                     : static_cast<double>(report.true_positives) /
+                                           static_cast<double>(report.faults);
   report.recall_30s = report.faults == 0 ? 1.0
                                          : static_cast<double>(report.detected_within_30s) /
                                                static_cast<double>(report.faults);
   report.ttd_p50_s = percentile(ttd, 0.5);
   report.ttd_p95_s = percentile(ttd, 0.95);
   report.ttd_max_s = ttd.empty() ? 0 : *std::max_element(ttd.begin(), ttd.end());
-  report.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  report.wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return report;
 }
 
 nlohmann::json to_json(const SimReport& r) {
   nlohmann::json per_kind = nlohmann::json::object();
   for (const auto& [k, v] : r.per_kind) {
-    per_kind[k] = {{"faults", v[0]}, {"detected", v[1]}, {"within_30s", v[2]},
+    per_kind[k] = {{"faults", v[0]},
+                   {"detected", v[1]},
+                   {"within_30s", v[2]},
                    {"false_positives_in_scenarios", v[3]}};
   }
   return {{"servers", r.servers},

@@ -15,10 +15,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "analyze/engine.hpp"
 
@@ -33,6 +32,7 @@ struct FabricSpec {
   int inter_dc_servers = 16;  ///< servers per DC in inter-DC probing (the DC's setting)
 };
 
+/// Faults the simulator injects.
 enum class FaultKind : uint8_t {
   kServerDown = 0,  ///< host down: no uploads, probes to it time out
   kTorDown,         ///< every server under the ToR unreachable and silent
@@ -41,10 +41,12 @@ enum class FaultKind : uint8_t {
   kUplinkDelay,     ///< +delay on the rack's uplink (once per round trip through it)
   kInterDc,         ///< the link between two DCs: +delay and/or loss
 };
+/// Number of fault kinds.
 inline constexpr int kFaultKinds = 6;
 std::string_view to_string(FaultKind k);  ///< "server_down", "tor_down", ...
 std::optional<FaultKind> parse_fault_kind(std::string_view s);
 
+/// One injected fault; which fields matter depends on the kind.
 struct Fault {
   FaultKind kind = FaultKind::kServerDown;
   uint32_t dc = 0, rack = 0, server = 0, spine = 0, peer_dc = 0;  ///< indices in the fabric
@@ -53,6 +55,7 @@ struct Fault {
   int64_t start_ms = 0;  ///< simulated time the fault starts
 };
 
+/// What to simulate and how to measure it.
 struct SimOptions {
   FabricSpec fabric;
   int scenarios = 1000;
@@ -60,24 +63,24 @@ struct SimOptions {
   int no_fault_scenarios = 20;   ///< extra scenarios with no fault (false alarms)
   std::vector<FaultKind> kinds;  ///< kinds drawn from; empty = all
   int64_t warmup_ms = 60000;
-  int64_t horizon_ms = 45000;    ///< simulated after the fault starts
-  int64_t evaluate_ms = 2000;    ///< evaluation period
+  int64_t horizon_ms = 45000;  ///< simulated after the fault starts
+  int64_t evaluate_ms = 2000;  ///< evaluation period
   int64_t probe_interval_ms = 10000;
   int64_t batch_ms = 5000;
   uint64_t seed = 1;
   int threads = 2;
-  bool with_collector = false;   ///< also feed every batch to a collector::Aggregator
+  bool with_collector = false;  ///< also feed every batch to a collector::Aggregator
   EngineOptions engine;
 };
 
 /// What one scenario produced.
 struct ScenarioResult {
   std::vector<Fault> faults;
-  std::vector<std::string> expected;  ///< component ids of the faults
-  std::map<std::string, int64_t> reported;  ///< fired verdict components -> ms after fault start
+  std::vector<std::string> expected;           ///< component ids of the faults
+  std::map<std::string, int64_t> reported;     ///< fired verdict components -> ms after fault start
   std::map<std::string, std::string> kind_of;  ///< verdict kind of each reported component
-  int rule_alerts = 0;      ///< rule (SLA) alerts that fired
-  uint64_t results = 0;     ///< probe results produced
+  int rule_alerts = 0;                         ///< rule (SLA) alerts that fired
+  uint64_t results = 0;                        ///< probe results produced
   uint64_t collector_accepted = 0, collector_rejected = 0;  ///< with_collector only
 };
 
@@ -88,8 +91,8 @@ struct SimReport {
   uint64_t detected_within_30s = 0;
   double precision = 0, recall = 0, recall_30s = 0;
   double ttd_p50_s = 0, ttd_p95_s = 0, ttd_max_s = 0;  ///< fault start -> firing, detected ones
-  int no_fault_false_alarms = 0;  ///< alerts (any) fired in no-fault scenarios
-  int warmup_alerts = 0;          ///< alerts fired during the shared warm-up
+  int no_fault_false_alarms = 0;                       ///< alerts (any) fired in no-fault scenarios
+  int warmup_alerts = 0;                               ///< alerts fired during the shared warm-up
   uint64_t results = 0;
   uint64_t collector_accepted = 0, collector_rejected = 0;  ///< with_collector (scenarios only)
   double wall_s = 0;
@@ -98,13 +101,14 @@ struct SimReport {
   std::vector<std::string> examples;  ///< a few misses and false positives, for the report
 };
 
+/// The report as JSON (for --json).
 nlohmann::json to_json(const SimReport& r);
+/// The report as text (what `pingmesh simulate` prints).
 std::string format_report(const SimReport& r, const SimOptions& o);
 
 /// Runs the study. `progress(done, total)` is called after each scenario (from worker threads,
 /// serialized). Deterministic for a seed and thread count.
-SimReport run(const SimOptions& options,
-              const std::function<void(int, int)>& progress = nullptr);
+SimReport run(const SimOptions& options, const std::function<void(int, int)>& progress = nullptr);
 
 /// The component id a correct verdict names for a fault.
 std::string expected_component(const Fault& f, const FabricSpec& fabric);

@@ -222,8 +222,7 @@ void Windows::advance(int64_t now_ms) {
   }
 }
 
-void Windows::sum(WLevel level, int64_t now_ms, int64_t window_ms, bool sketch,
-                  AggMap* out) const {
+void Windows::sum(WLevel level, int64_t now_ms, int64_t window_ms, bool sketch, AggMap* out) const {
   out->clear();
   int64_t now_index = now_ms / options_.bucket_ms;
   std::size_t expect = 0;

@@ -72,6 +72,7 @@ class Directory {
 ///   kServerSrc (server, 0), kServerDst (server, 0), kRackPair (src rack, dst rack),
 ///   kDcPair (src DC, dst DC), kRack (rack, 0: intra-DC probes from or to the rack).
 enum class WLevel : uint8_t { kServerSrc = 0, kServerDst, kRackPair, kDcPair, kRack };
+/// Number of window levels.
 inline constexpr int kWLevels = 5;
 
 /// Counters of a window aggregate; `slow` counts answered probes with an RTT above the
@@ -103,9 +104,9 @@ struct PairTrack {
 
 /// Per-server activity (arrival times, Unix ms; 0 = never).
 struct Activity {
-  int64_t first_seen_ms = 0;     ///< first batch from it or first answer by it
-  int64_t last_batch_ms = 0;     ///< last batch it sent
-  int64_t last_answer_ms = 0;    ///< last arrival of a probe it answered
+  int64_t first_seen_ms = 0;       ///< first batch from it or first answer by it
+  int64_t last_batch_ms = 0;       ///< last batch it sent
+  int64_t last_answer_ms = 0;      ///< last arrival of a probe it answered
   int64_t last_answer_ts_us = 0;   ///< latest start of a probe it answered
   int64_t last_success_ts_us = 0;  ///< latest start of a probe it sent that was answered
   /// Start of the current streak of answers by it (as a target) / to it (as a source): the
@@ -115,10 +116,11 @@ struct Activity {
   static constexpr int64_t kStreakGapUs = 15'000'000;
 };
 
+/// Bucket size and count, and the slow-answer threshold.
 struct WindowOptions {
   int64_t bucket_ms = 5000;
-  int buckets = 12;                ///< horizon = bucket_ms * buckets
-  uint32_t slow_us = 5000;         ///< answers slower than this count as slow (paper: 5 ms)
+  int buckets = 12;         ///< horizon = bucket_ms * buckets
+  uint32_t slow_us = 5000;  ///< answers slower than this count as slow (paper: 5 ms)
 };
 
 /// Counts of what observe() did not use.
@@ -127,6 +129,7 @@ struct ObserveCounts {
   uint64_t bad = 0;  ///< bad peer index, protocol or outcome, or a batch with no source
 };
 
+/// The windows themselves; see the file comment.
 class Windows {
  public:
   explicit Windows(WindowOptions options = {});

@@ -69,7 +69,9 @@ void add_simulate_command(CLI::App& app, std::function<int()>* run) {
       "ToR black hole, spine random drop, rack uplink delay, inter-DC degradation), run them\n"
       "through the analyzer and report precision/recall of the localized component and the\n"
       "time from fault start to a firing alert (see docs/ANALYZER.md)");
-  cmd->add_option("--dcs", o.fabric.dcs, "Datacenters")->capture_default_str()->check(CLI::Range(1, 10));
+  cmd->add_option("--dcs", o.fabric.dcs, "Datacenters")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10));
   cmd->add_option("--racks", o.fabric.racks_per_dc, "Racks (ToRs) per DC")
       ->capture_default_str()
       ->check(CLI::Range(1, 999));
@@ -100,9 +102,7 @@ void add_simulate_command(CLI::App& app, std::function<int()>* run) {
                 "Also feed every batch to the collector's aggregator (slower)");
   cmd->add_option("--json", flags->json_path, "Write the report as JSON to this file");
   cmd->add_flag("--quiet", flags->quiet, "No progress on stderr");
-  cmd->callback([run, flags] {
-    *run = [flags] { return run_simulate(*flags); };
-  });
+  cmd->callback([run, flags] { *run = [flags] { return run_simulate(*flags); }; });
 }
 
 }  // namespace pingmesh::cmd
