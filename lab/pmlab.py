@@ -1169,6 +1169,8 @@ def print_faults(st, as_json=False):
             extra = (f"  pid {f['pid']}{'' if pid_alive(f['pid']) else ' DEAD'} "
                      f"packets {s['packets']} lateness p50 {s['lateness_us']['p50']}us "
                      f"p99 {s['lateness_us']['p99']}us max {s['lateness_us']['max']}us")
+        elif f.get("pid") and not pid_alive(f["pid"]):
+            extra = f"  pid {f['pid']} DEAD (see {f.get('log')})"
         print(f"  [{f['id']}] {describe_fault(f)}{extra}")
 
 

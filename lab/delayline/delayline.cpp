@@ -389,14 +389,17 @@ class DelayLine {
     auto* self = static_cast<DelayLine*>(data);
     nlattr* attr[NFQA_MAX + 1] = {};
     if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR]) return MNL_CB_OK;
-    auto* ph = static_cast<nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
-    uint32_t id = ntohl(ph->packet_id);
+    // Netlink attributes are only 4-byte aligned: copy them out instead of casting in place.
+    nfqnl_msg_packet_hdr ph;
+    std::memcpy(&ph, mnl_attr_get_payload(attr[NFQA_PACKET_HDR]), sizeof ph);
+    uint32_t id = ntohl(ph.packet_id);
     int64_t now = now_ns();
     int64_t rx = now;
     if (attr[NFQA_TIMESTAMP]) {
-      auto* ts = static_cast<nfqnl_msg_packet_timestamp*>(mnl_attr_get_payload(attr[NFQA_TIMESTAMP]));
-      int64_t t = static_cast<int64_t>(be64toh(ts->sec)) * kNsPerS +
-                  static_cast<int64_t>(be64toh(ts->usec)) * kNsPerUs;
+      nfqnl_msg_packet_timestamp ts;
+      std::memcpy(&ts, mnl_attr_get_payload(attr[NFQA_TIMESTAMP]), sizeof ts);
+      int64_t t = static_cast<int64_t>(be64toh(ts.sec)) * kNsPerS +
+                  static_cast<int64_t>(be64toh(ts.usec)) * kNsPerUs;
       if (std::llabs(now - t) < kMaxTimestampSkewNs) {
         rx = t;
         self->queue_wait_ns_sum_ += now - t;

@@ -118,7 +118,10 @@ late=$("$lab" faults --json | python3 -c '
 import json,sys
 for f in json.load(sys.stdin):
     if f["kind"]=="delay" and not f.get("base"):
-        d=f["delayline"]; l=d["lateness_us"]
+        d=f["delayline"]
+        if not d:
+            print("none: the delay line wrote no stats (alive=%s)" % f["alive"]); continue
+        l=d["lateness_us"]
         print("p50 %s us p99 %s us max %s us over %s packets, SCHED_FIFO %s" % (
             l["p50"], l["p99"], l["max"], d["packets"], d["sched_fifo"]))')
 "$lab" undo all >/dev/null
