@@ -11,6 +11,9 @@ void add_commands(CLI::App& app, std::function<int()>* run) {
 #ifdef PINGMESH_HAVE_COLLECTOR
   add_collector_command(app, run);
 #endif
+#ifdef PINGMESH_HAVE_ANALYZE
+  add_simulate_command(app, run);
+#endif
 }
 
 }  // namespace pingmesh::cmd

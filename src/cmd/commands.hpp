@@ -13,5 +13,6 @@ void add_server_command(CLI::App& app, std::function<int()>* run);
 void add_ctl_command(CLI::App& app, std::function<int()>* run);
 void add_agent_command(CLI::App& app, std::function<int()>* run);
 void add_collector_command(CLI::App& app, std::function<int()>* run);
+void add_simulate_command(CLI::App& app, std::function<int()>* run);
 
 }  // namespace pingmesh::cmd
