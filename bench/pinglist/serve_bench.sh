@@ -17,7 +17,7 @@ command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk an
 work=$(mktemp -d /tmp/pingmesh-serve-bench.XXXXXX)
 chmod 755 "$work"  # nginx workers run as www-data
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [[ -n "${KEEP:-}" ]] || rm -rf "$work"; }
 trap cleanup EXIT
 
 port_pm=19300
@@ -76,14 +76,34 @@ for _ in $(seq 50); do curl -sf http://127.0.0.1:$port_ng/h0-0 >/dev/null && bre
 url_ng=http://127.0.0.1:$port_ng/h0-0
 etag_ng=$(curl -sfI "$url_ng" | grep -i '^etag:' | cut -d' ' -f2- | tr -d '\r')
 
-rps() {  # url [header]
-  local out
-  if [[ -n "${2:-}" ]]; then
-    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" -H "$2" "$1")
+# CPU time of processes: "utime stime" in clock ticks, summed.
+cpu_ticks() {
+  local u=0 st=0 p
+  for p in "$@"; do
+    if [[ -r /proc/$p/stat ]]; then
+      read -r a b < <(awk '{print $14, $15}' /proc/"$p"/stat)
+      u=$((u + a)); st=$((st + b))
+    fi
+  done
+  echo "$u $st"
+}
+hz=$(getconf CLK_TCK)
+# rps URL PIDS [HEADER]: prints "requests/s server-CPU-us-per-request user-share" for a wrk run.
+# CPU per request is the figure that holds on a busy machine: requests/s falls when other work
+# shares CPU 0, the CPU spent per request does not.
+rps() {
+  local out u0 s0 u1 s1
+  read -r u0 s0 <<<"$(cpu_ticks $2)"
+  if [[ -n "${3:-}" ]]; then
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" -H "$3" "$1")
   else
     out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" "$1")
   fi
-  echo "$out" | awk '/Requests\/sec/ {print $2}'
+  read -r u1 s1 <<<"$(cpu_ticks $2)"
+  echo "$out" | awk -v u=$((u1 - u0)) -v sy=$((s1 - s0)) -v hz="$hz" '
+    /^ +[0-9]+ requests in/ {n = $1}
+    /Requests\/sec/ {r = $2}
+    END {printf "%s %.2f %.0f%%\n", r, (n > 0 ? (u + sy) * 1e6 / hz / n : 0), (u + sy > 0 ? 100 * u / (u + sy) : 0)}'
 }
 check() {  # url header expected-status
   local code
@@ -93,14 +113,24 @@ check() {  # url header expected-status
 check "$url_pm" "If-None-Match: $etag_pm" 304
 check "$url_ng" "If-None-Match: $etag_ng" 304
 
+pids_pm=${pids[0]}
+pids_ng="$(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')"
 echo "pinglist: $size bytes; wrk -t1 -c$conns -d${duration}s on CPU 1; servers on CPU 0"
-printf '%-28s %12s %12s %8s\n' "request" "pingmesh/s" "nginx/s" "ratio"
+printf '%-26s %11s %11s %6s %15s %15s %6s\n' "request" "pingmesh/s" "nginx/s" "ratio" \
+  "pingmesh us/r" "nginx us/r" "ratio"
 for kind in 304 200; do
   if [[ $kind == 304 ]]; then
-    a=$(rps "$url_pm" "If-None-Match: $etag_pm"); b=$(rps "$url_ng" "If-None-Match: $etag_ng")
+    read -r a ca ua <<<"$(rps "$url_pm" "$pids_pm" "If-None-Match: $etag_pm")"
+    read -r b cb ub <<<"$(rps "$url_ng" "$pids_ng" "If-None-Match: $etag_ng")"
     label="conditional GET (304)"
   else
-    a=$(rps "$url_pm"); b=$(rps "$url_ng"); label="full GET (200, $size B)"
+    read -r a ca ua <<<"$(rps "$url_pm" "$pids_pm")"
+    read -r b cb ub <<<"$(rps "$url_ng" "$pids_ng")"
+    label="full GET (200, $size B)"
   fi
-  awk -v l="$label" -v a="$a" -v b="$b" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", l, a, b, a / b }'
+  awk -v l="$label" -v a="$a" -v b="$b" -v ca="$ca" -v cb="$cb" -v ua="$ua" -v ub="$ub" 'BEGIN {
+    printf "%-26s %11s %11s %6.2f %8s (%4s) %8s (%4s) %6.2f\n", l, a, b, a / b, ca, ua, cb, ub,
+      (ca > 0 ? cb / ca : 0) }'
 done
+echo "us/r: server CPU (user + system) per request, (user share); its ratio is nginx's over"
+echo "pingmesh's (> 1: pingmesh cheaper)"
