@@ -30,6 +30,7 @@ nlohmann::json to_json(const Alert& a) {
       {"id", a.id},
       {"rule", a.rule},
       {"fingerprint", a.fingerprint},
+      {"scope", a.scope},
       {"state", to_string(a.state)},
       {"labels", a.labels},
       {"annotations", a.annotations},
@@ -42,6 +43,38 @@ nlohmann::json to_json(const Alert& a) {
   j["fired_ms"] = a.fired_ms > 0 ? nlohmann::json(a.fired_ms) : nlohmann::json();
   j["resolved_ms"] = a.resolved_ms > 0 ? nlohmann::json(a.resolved_ms) : nlohmann::json();
   return j;
+}
+
+bool AlertQuery::matches(const Alert& a) const {
+  bool active = a.state != AlertState::kResolved;
+  if (active_only && !active) return false;
+  if (state && a.state != *state) return false;
+  if (a.updated_ms < since_ms || a.active_since_ms > until_ms) return false;
+  if (!rule.empty() && a.rule != rule) return false;
+  if (!scope.empty() && a.scope != scope) return false;
+  if (!severity.empty()) {
+    auto it = a.labels.find("severity");
+    if (it == a.labels.end() || it->second != severity) return false;
+  }
+  for (const auto& [k, v] : labels) {
+    auto it = a.labels.find(k);
+    if (it == a.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+void sort_alerts(std::vector<Alert>* alerts, std::size_t limit) {
+  std::unordered_set<uint64_t> seen;
+  std::vector<Alert> out;
+  out.reserve(alerts->size());
+  for (auto& a : *alerts) {
+    if (seen.insert(a.id).second) out.push_back(std::move(a));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Alert& x, const Alert& y) {
+    return x.updated_ms != y.updated_ms ? x.updated_ms > y.updated_ms : x.id > y.id;
+  });
+  if (out.size() > limit) out.resize(limit);
+  *alerts = std::move(out);
 }
 
 void AlertBook::finish(std::unordered_map<std::string, Alert>::iterator it, int64_t now_ms,
@@ -72,6 +105,7 @@ void AlertBook::apply(const RuleSpec& rule, const std::vector<Instance>& instanc
       a.id = next_id_++;
       a.rule = rule.name;
       a.fingerprint = fp;
+      a.scope = inst.scope.empty() ? rule.scope : inst.scope;
       a.labels = inst.labels;
       for (const auto& [k, v] : rule.labels) a.labels.emplace(k, v);
       a.labels["alertname"] = rule.alertname;
@@ -98,7 +132,9 @@ void AlertBook::apply(const RuleSpec& rule, const std::vector<Instance>& instanc
       }
       continue;
     }
-    if (a.state == AlertState::kPending || c.clear || now_ms - a.last_breach_ms >= rule.hold_ms) {
+    bool held = now_ms < a.hold_until_ms;
+    if (a.state == AlertState::kPending || (c.clear && !held) ||
+        (now_ms - a.last_breach_ms >= rule.hold_ms && !held)) {
       if (c.clear) {
         a.value = c.value;
         a.samples = c.samples;
@@ -111,7 +147,8 @@ void AlertBook::apply(const RuleSpec& rule, const std::vector<Instance>& instanc
     auto next = std::next(it);
     if (it->second.rule == rule.name && !seen.contains(it->first) &&
         (it->second.state == AlertState::kPending ||
-         now_ms - it->second.last_breach_ms >= rule.hold_ms)) {
+         (now_ms - it->second.last_breach_ms >= rule.hold_ms &&
+          now_ms >= it->second.hold_until_ms))) {
       finish(it, now_ms, events);
     }
     it = next;
@@ -146,6 +183,31 @@ std::vector<Alert> AlertBook::list(std::optional<AlertState> state, bool active_
   });
   if (out.size() > limit) out.resize(limit);
   return out;
+}
+
+std::vector<Alert> AlertBook::list(const AlertQuery& q) const {
+  std::vector<Alert> out;
+  for (const auto& [fp, a] : active_) {
+    if (q.matches(a)) out.push_back(a);
+  }
+  if (!q.active_only) {
+    for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
+      if (q.matches(*it)) out.push_back(*it);
+    }
+  }
+  sort_alerts(&out, q.limit);
+  return out;
+}
+
+void AlertBook::restore(const std::vector<Alert>& active, uint64_t next_id, int64_t hold_until_ms) {
+  next_id_ = std::max(next_id_, next_id);
+  for (const auto& a : active) {
+    if (a.state != AlertState::kFiring || active_.contains(a.fingerprint)) continue;
+    Alert copy = a;
+    copy.hold_until_ms = hold_until_ms;
+    next_id_ = std::max(next_id_, copy.id + 1);
+    active_.emplace(copy.fingerprint, std::move(copy));
+  }
 }
 
 void AlertBook::for_each_active(const std::function<void(Alert&)>& fn) {

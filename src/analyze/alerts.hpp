@@ -42,6 +42,7 @@ struct Instance {
   Condition condition;
   std::string summary;                ///< human text for the annotation
   std::vector<std::string> verdicts;  ///< components of the verdicts that explain it
+  std::string scope;                  ///< overrides RuleSpec::scope for this instance
 };
 
 /// What the book needs to know about a rule.
@@ -54,6 +55,7 @@ struct RuleSpec {
   double threshold = 0;
   LabelMap labels;  ///< extra labels
   std::string description;
+  std::string scope;  ///< what an instance is: the rule's scope ("dc", "rack", ...)
 };
 
 /// One alert: a rule (or a localized fault) for one instance, with its timeline.
@@ -61,8 +63,12 @@ struct Alert {
   uint64_t id = 0;
   std::string rule;
   std::string fingerprint;  ///< rule + '|' + instance key
-  LabelMap labels;          ///< alertname, severity, rule, the instance's and the rule's labels
-  LabelMap annotations;     ///< summary, description
+  /// What the alert is about: the rule's scope (global, dc, dc_pair, rack, rack_pair, server),
+  /// or for a localized fault its component type (server, rack, spine_layer, spine, dc,
+  /// inter_dc).
+  std::string scope;
+  LabelMap labels;       ///< alertname, severity, rule, the instance's and the rule's labels
+  LabelMap annotations;  ///< summary, description
   AlertState state = AlertState::kPending;
   int64_t active_since_ms = 0;  ///< became pending
   int64_t fired_ms = 0;         ///< became firing (0 = never)
@@ -73,10 +79,34 @@ struct Alert {
   double threshold = 0;
   uint64_t samples = 0;
   std::vector<std::string> verdicts;  ///< components of the verdicts attached to it
+  /// Restored after a restart: held (not resolved for lack of a breach) until this time, so the
+  /// empty windows of a new process do not resolve it. Not part of the API form.
+  int64_t hold_until_ms = 0;
 };
 
 /// The API form of an alert (times in Unix ms; null when not reached).
 nlohmann::json to_json(const Alert& a);
+
+/// A filter of alerts (the query parameters of GET /api/v1/alerts). An alert's interval is
+/// [active_since_ms, updated_ms] (updated_ms = its resolution time once resolved).
+struct AlertQuery {
+  std::optional<AlertState> state;
+  bool active_only = false;      ///< pending or firing
+  int64_t since_ms = 0;          ///< interval ends at or after (updated_ms >= since_ms)
+  int64_t until_ms = INT64_MAX;  ///< interval starts at or before (active_since_ms <= until_ms)
+  std::string rule;              ///< exact rule name ("" = any)
+  std::string scope;             ///< Alert::scope ("" = any)
+  std::string severity;          ///< severity label ("" = any)
+  LabelMap labels;               ///< every entry must equal the alert's label
+  std::size_t limit = 1000;
+
+  /// True when `a` passes every filter (limit aside).
+  bool matches(const Alert& a) const;
+};
+
+/// Sorts newest first (updated_ms, then id), drops duplicate ids (the first kept) and cuts to
+/// `limit`. Used to merge the in-memory view with the store's.
+void sort_alerts(std::vector<Alert>* alerts, std::size_t limit);
 
 /// A state change that is notified.
 struct AlertEvent {
@@ -102,6 +132,14 @@ class AlertBook {
   /// updated_ms >= since_ms; at most `limit`.
   std::vector<Alert> list(std::optional<AlertState> state, bool active_only, int64_t since_ms,
                           std::size_t limit) const;
+  /// Alerts matching `q` (active ones and the in-memory history), newest first.
+  std::vector<Alert> list(const AlertQuery& q) const;
+  /// Puts back alerts that were active before a restart (firing ones; others are ignored) and
+  /// continues ids at next_id. They hold until hold_until_ms whatever the evaluations say, then
+  /// follow the rules as usual. An alert whose fingerprint is already active is ignored.
+  void restore(const std::vector<Alert>& active, uint64_t next_id, int64_t hold_until_ms);
+  /// The id the next new alert gets.
+  uint64_t next_id() const { return next_id_; }
   /// Calls fn on each active (pending or firing) alert.
   void for_each_active(const std::function<void(Alert&)>& fn);
   std::size_t active_count() const { return active_.size(); }

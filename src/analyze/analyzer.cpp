@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -68,6 +71,9 @@ Analyzer::Analyzer(AnalyzerOptions options, metrics::Registry* registry,
   std::vector<AlertEvent> none;
   engine_.set_rules(std::move(rules), 0, &none);
   if (registry_ != nullptr) {
+    store_errors_ =
+        &registry_->counter("pingmesh_analyzer_alert_store_errors_total",
+                            "Failed writes to the alert history file (the alerts stay in memory).");
     results_ = &registry_->counter("pingmesh_analyzer_results_total",
                                    "Probe results the analyzer observed.");
     results_bad_ = &registry_->counter(
@@ -83,9 +89,45 @@ Analyzer::Analyzer(AnalyzerOptions options, metrics::Registry* registry,
     verdicts_active_ = &registry_->gauge("pingmesh_analyzer_verdicts",
                                          "Faults currently localized (active verdicts).");
   }
+  if (!options_.history_path.empty()) {
+    auto parent = std::filesystem::path(options_.history_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    store_ = open_sqlite_alert_store(options_.history_path);
+    int64_t now = wall_ms();
+    std::size_t pruned = store_->prune(options_.retention, now);
+    last_prune_ms_ = now;
+    auto stored = store_->load();
+    std::vector<AlertEvent> events;
+    engine_.restore_alerts(stored.active, stored.next_id, now, options_.restore_grace_ms, &events);
+    record_locked(events);
+    std::vector<Alert> firing;
+    for (const auto& a : engine_.alerts().list(AlertState::kFiring, true, 0, SIZE_MAX)) {
+      firing.push_back(a);
+    }
+    notifier_.restore_firing(firing);
+    notifier_.enqueue(events);
+    spdlog::info(
+        "analyzer: alert history {}: {} alerts stored ({} pruned), {} firing restored, {} of "
+        "them resolved at once (their rule is gone)",
+        options_.history_path, store_->count(), pruned, stored.active.size(), events.size());
+  }
 }
 
 Analyzer::~Analyzer() { stop(); }
+
+void Analyzer::record_locked(const std::vector<AlertEvent>& events) {
+  if (!store_ || events.empty()) return;
+  std::vector<Alert> alerts;
+  alerts.reserve(events.size());
+  for (const auto& e : events) alerts.push_back(e.alert);
+  try {
+    store_->put(alerts);
+  } catch (const std::exception& e) {
+    spdlog::error("analyzer: {} alert changes not written to the history: {}", alerts.size(),
+                  e.what());
+    if (store_errors_ != nullptr) store_errors_->inc();
+  }
+}
 
 RuleLimits Analyzer::limits() const {
   RuleLimits l;
@@ -118,6 +160,7 @@ void Analyzer::evaluate(int64_t now_ms) {
     }
     last_now_ms_ = now_ms;
     engine_.evaluate(now_ms, &events);
+    record_locked(events);
     if (registry_ != nullptr) {
       uint64_t pending = 0, firing = 0;
       for (const auto& a : engine_.alerts().list(std::nullopt, true, 0, SIZE_MAX)) {
@@ -135,6 +178,17 @@ void Analyzer::evaluate(int64_t now_ms) {
                  e.alert.annotations.count("summary") ? e.alert.annotations.at("summary") : "");
   }
   notifier_.enqueue(events);
+  if (store_ && now_ms - last_prune_ms_ >= 600000) {
+    last_prune_ms_ = now_ms;
+    try {
+      if (auto n = store_->prune(options_.retention, now_ms); n > 0) {
+        spdlog::info("analyzer: {} resolved alerts past the retention deleted from {}", n,
+                     options_.history_path);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("analyzer: pruning the alert history failed: {}", e.what());
+    }
+  }
   if (evaluate_seconds_ != nullptr) {
     evaluate_seconds_->observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -205,7 +259,18 @@ void Analyzer::register_routes(http::Router& router) {
 }
 
 void Analyzer::start() { notifier_.start(); }
-void Analyzer::stop() { notifier_.stop(); }
+void Analyzer::stop() {
+  notifier_.stop();
+  if (!store_) return;
+  std::lock_guard lock(mu_);
+  // The latest values and summaries of the firing alerts, and the id counter.
+  try {
+    store_->put(engine_.alerts().list(AlertState::kFiring, true, 0, SIZE_MAX));
+    store_->put_next_id(engine_.alerts().next_id());
+  } catch (const std::exception& e) {
+    spdlog::error("analyzer: cannot save the firing alerts at shutdown: {}", e.what());
+  }
+}
 
 std::vector<Alert> Analyzer::alerts(std::optional<AlertState> state, bool active_only) const {
   std::lock_guard lock(mu_);
@@ -235,6 +300,7 @@ std::vector<AlertEvent> Analyzer::apply_rules_locked(std::vector<AlertRule> rule
   std::vector<AlertEvent> events;
   engine_.set_rules(std::move(rules), last_now_ms_ > 0 ? last_now_ms_ : wall_ms(), &events);
   persist_locked();
+  record_locked(events);
   return events;
 }
 
@@ -263,35 +329,103 @@ std::optional<Response> Analyzer::check_write(const Request& request) const {
   return Response::error(403, "rules may be changed only from loopback (no admin token set)");
 }
 
-Response Analyzer::handle_alerts(const Request& request) {
-  std::optional<AlertState> state;
-  bool active_only = false;
-  if (auto s = request.query_param("state"); s && !s->empty()) {
+AlertQuery Analyzer::parse_alert_query(const Request& request, Response* error) const {
+  AlertQuery q;
+  auto param = [&](const char* key) -> std::optional<std::string> {
+    auto v = request.query_param(key);
+    if (v && v->empty()) return std::nullopt;
+    return v;
+  };
+  if (auto s = param("state")) {
     if (*s == "active") {
-      active_only = true;
+      q.active_only = true;
     } else {
-      state = parse_alert_state(*s);
-      if (!state) {
-        return Response::error(400, "state must be pending, firing, resolved or active", "state");
+      q.state = parse_alert_state(*s);
+      if (!q.state) {
+        *error = Response::error(400, "state must be pending, firing, resolved or active", "state");
+        return q;
       }
     }
   }
-  int64_t since_ms = 0;
-  std::size_t limit = 1000;
-  try {
-    if (auto s = request.query_param("since"); s && !s->empty()) {
-      since_ms = static_cast<int64_t>(std::stod(*s) * 1000);
+  auto seconds = [&](const char* key, int64_t* out) {
+    auto s = param(key);
+    if (!s) return true;
+    char* end = nullptr;
+    double v = std::strtod(s->c_str(), &end);
+    if (end == s->c_str() || *end != '\0' || !std::isfinite(v) || v < 0 || v > 1e11) {
+      *error = Response::error(400, std::string(key) + " must be a Unix time in seconds", key);
+      return false;
     }
-    if (auto s = request.query_param("limit"); s && !s->empty()) {
-      limit = static_cast<std::size_t>(std::stoul(*s));
+    *out = static_cast<int64_t>(v * 1000);
+    return true;
+  };
+  if (!seconds("since", &q.since_ms) || !seconds("until", &q.until_ms)) return q;
+  if (auto s = param("limit")) {
+    char* end = nullptr;
+    long long v = std::strtoll(s->c_str(), &end, 10);
+    if (end == s->c_str() || *end != '\0' || v < 1 || v > 100000) {
+      *error = Response::error(400, "limit must be an integer in 1..100000", "limit");
+      return q;
     }
-  } catch (const std::exception&) {
-    return Response::error(400, "since (Unix seconds) and limit must be numbers");
+    q.limit = static_cast<std::size_t>(v);
   }
+  q.rule = param("rule").value_or("");
+  q.severity = param("severity").value_or("");
+  if (auto s = param("scope")) {
+    static const std::vector<std::string> scopes{"global",      "dc",        "dc_pair",
+                                                 "rack",        "rack_pair", "server",
+                                                 "spine_layer", "spine",     "inter_dc"};
+    if (std::find(scopes.begin(), scopes.end(), *s) == scopes.end()) {
+      *error = Response::error(400,
+                               "scope must be global, dc, dc_pair, rack, rack_pair, server (rule "
+                               "scopes) or spine_layer, spine, inter_dc (localized components)",
+                               "scope");
+      return q;
+    }
+    q.scope = *s;
+  }
+  if (auto s = param("labels")) {
+    std::string_view rest = *s;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      auto eq = item.find('=');
+      auto key = item.substr(0, eq);
+      bool ok = eq != std::string_view::npos && !key.empty() &&
+                std::all_of(key.begin(), key.end(), [](char c) {
+                  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+                });
+      if (!ok) {
+        *error = Response::error(400, "labels must be key=value[,key=value...]", "labels");
+        return q;
+      }
+      q.labels[std::string(key)] = std::string(item.substr(eq + 1));
+    }
+  }
+  return q;
+}
+
+Response Analyzer::handle_alerts(const Request& request) {
+  Response error;
+  AlertQuery q = parse_alert_query(request, &error);
+  if (error.status >= 400) return error;
   std::vector<Alert> list;
   {
     std::lock_guard lock(mu_);
-    list = engine_.alerts().list(state, active_only, since_ms, limit);
+    list = engine_.alerts().list(q);
+  }
+  // The history file holds what the memory has forgotten (older, or from before a restart).
+  if (store_ && !q.active_only && q.state != AlertState::kPending) {
+    try {
+      auto stored = store_->query(q);
+      list.insert(list.end(), std::make_move_iterator(stored.begin()),
+                  std::make_move_iterator(stored.end()));
+      sort_alerts(&list, q.limit);
+    } catch (const std::exception& e) {
+      spdlog::error("analyzer: alert history query failed: {}", e.what());
+      return Response::error(500, std::string("alert history: ") + e.what());
+    }
   }
   auto arr = nlohmann::json::array();
   for (const auto& a : list) arr.push_back(to_json(a));
@@ -443,16 +577,64 @@ nlohmann::json Analyzer::openapi_fragment() {
   auto name_param = nlohmann::json::array(
       {{{"name", "name"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}}});
   nlohmann::json paths;
-  auto alerts = op("Alerts: active ones and the bounded history, newest first", "listAlerts");
+  auto alerts =
+      op("Alerts: the active ones and the history (kept in the server's data directory, bounded by "
+         "retention), newest first (by last update, then id). An alert's interval is "
+         "[active_since_ms, updated_ms]; since/until select the alerts whose interval overlaps "
+         "[since, until].",
+         "listAlerts");
+  auto qp = [](const char* name, nlohmann::json schema, const char* description) {
+    return nlohmann::json{
+        {"name", name}, {"in", "query"}, {"schema", schema}, {"description", description}};
+  };
   alerts["parameters"] = nlohmann::json::array(
-      {{{"name", "state"},
-        {"in", "query"},
-        {"schema", {{"type", "string"}, {"enum", {"pending", "firing", "resolved", "active"}}}}},
-       {{"name", "since"},
-        {"in", "query"},
-        {"schema", {{"type", "number"}}},
-        {"description", "Unix seconds; alerts updated since then"}},
-       {{"name", "limit"}, {"in", "query"}, {"schema", {{"type", "integer"}}}}});
+      {qp("state", {{"type", "string"}, {"enum", {"pending", "firing", "resolved", "active"}}},
+          "Only alerts in this state (active = pending or firing)"),
+       qp("since", {{"type", "number"}},
+          "Unix seconds: alerts still active at or after this time (updated_ms >= since)"),
+       qp("until", {{"type", "number"}},
+          "Unix seconds: alerts that began at or before this time (active_since_ms <= until)"),
+       qp("rule", {{"type", "string"}}, "Rule name, e.g. dc-loss or localization/tor_black_hole"),
+       qp("scope",
+          {{"type", "string"},
+           {"enum",
+            {"global", "dc", "dc_pair", "rack", "rack_pair", "server", "spine_layer", "spine",
+             "inter_dc"}}},
+          "What the alert is about: the rule's scope, or a localized component's type"),
+       qp("severity", {{"type", "string"}}, "Severity label, e.g. critical"),
+       qp("labels", {{"type", "string"}},
+          "Label filter key=value[,key=value...], every pair must match (e.g. dc=dc1)"),
+       qp("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}, {"default", 1000}},
+          "Most alerts returned")});
+  alerts["responses"]["200"] = {
+      {"description", "{\"alerts\": [...]}"},
+      {"content",
+       {{"application/json",
+         {{"schema",
+           {{"type", "object"},
+            {"properties",
+             {{"alerts",
+               {{"type", "array"},
+                {"items",
+                 {{"type", "object"},
+                  {"properties",
+                   {{"id", {{"type", "integer"}}},
+                    {"rule", {{"type", "string"}}},
+                    {"fingerprint", {{"type", "string"}}},
+                    {"scope", {{"type", "string"}}},
+                    {"state", {{"type", "string"}, {"enum", {"pending", "firing", "resolved"}}}},
+                    {"labels", {{"type", "object"}}},
+                    {"annotations", {{"type", "object"}}},
+                    {"active_since_ms", {{"type", "integer"}}},
+                    {"fired_ms", {{"type", "integer"}, {"nullable", true}}},
+                    {"resolved_ms", {{"type", "integer"}, {"nullable", true}}},
+                    {"updated_ms", {{"type", "integer"}}},
+                    {"value", {{"type", "number"}, {"nullable", true}}},
+                    {"threshold", {{"type", "number"}}},
+                    {"samples", {{"type", "integer"}}},
+                    {"verdicts",
+                     {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}}}}}}}}}}}}};
+  alerts["responses"]["400"] = {{"description", "bad filter ({error, field})"}};
   paths["/api/v1/alerts"]["get"] = alerts;
   auto verdicts = op("Localized faults (verdicts): active ones, then ended ones", "listVerdicts");
   verdicts["parameters"] = nlohmann::json::array(

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "analyze/alert_store.hpp"
 #include "analyze/engine.hpp"
 #include "analyze/notify.hpp"
 #include "common/http.hpp"
@@ -32,6 +33,15 @@ struct AnalyzerOptions {
   /// when it exists (a bad file throws); changes made through the API are written back to it
   /// (atomically, as JSON). Empty: the default rules, kept in memory only.
   std::string rules_path;
+  /// Alert history file (SQLite, created if missing): alerts are written when they fire and
+  /// resolve; at start-up the firing ones are restored. Empty: history in memory only (bounded
+  /// by EngineOptions::max_alert_history, lost on restart). A file that cannot be opened throws.
+  std::string history_path;
+  /// How long resolved alerts are kept in the history file.
+  AlertRetention retention;
+  /// Restored alerts are held (not resolved for lack of data) this long after start-up, while
+  /// the windows fill again (the window ring is 60 s).
+  int64_t restore_grace_ms = 60000;
   /// Export pingmesh_loss_ratio, pingmesh_failure_ratio, pingmesh_rtt_seconds,
   /// pingmesh_window_probes and pingmesh_window_answered per global/dc/dc_pair/rack scope.
   bool export_series = true;
@@ -60,7 +70,8 @@ class Analyzer {
   /// GET /api/v1/alerts, GET|POST|PUT /api/v1/alert-rules, GET|PUT|DELETE
   /// /api/v1/alert-rules/{name}, GET /api/v1/alert-rules/prometheus, GET /api/v1/verdicts.
   void register_routes(http::Router& router);
-  /// Starts / stops the notification sender thread. Idempotent.
+  /// Starts / stops the notification sender thread. stop() also writes the latest state of the
+  /// firing alerts to the history file. Idempotent.
   void start();
   void stop();
 
@@ -90,6 +101,9 @@ class Analyzer {
   /// Applies new rules under mu_ and persists them; returns the events to notify.
   std::vector<AlertEvent> apply_rules_locked(std::vector<AlertRule> rules);
   void persist_locked() const;
+  /// Writes fired and resolved alerts to the history file (mu_ held, so writes keep order).
+  void record_locked(const std::vector<AlertEvent>& events);
+  AlertQuery parse_alert_query(const http::Request& request, http::Response* error) const;
   void export_series_locked(int64_t now_ms);
   RuleLimits limits() const;
 
@@ -102,6 +116,9 @@ class Analyzer {
   int64_t last_now_ms_ = 0;
   std::map<LabelMap, bool> exported_;  ///< series label sets exported so far
   Notifier notifier_;
+  std::unique_ptr<AlertStore> store_;
+  int64_t last_prune_ms_ = 0;
+  metrics::Counter* store_errors_ = nullptr;
   metrics::Counter* results_ = nullptr;
   metrics::Counter* results_bad_ = nullptr;
   metrics::Histogram* evaluate_seconds_ = nullptr;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 
 namespace pingmesh::analyze {
 
@@ -166,6 +167,25 @@ bool Engine::known_for_rules(uint32_t server, int64_t now_ms, int64_t window_ms)
   return windows_.directory().expected(server) || now_ms - last <= options_.known_ms;
 }
 
+void Engine::restore_alerts(const std::vector<Alert>& active, uint64_t next_id, int64_t now_ms,
+                            int64_t grace_ms, std::vector<AlertEvent>* events) {
+  book_.restore(active, next_id, now_ms + grace_ms);
+  std::set<std::string> gone;
+  for (const auto& a : active) {
+    bool known = false;
+    if (a.rule.starts_with("localization/")) {
+      auto kind = a.rule.substr(std::string_view("localization/").size());
+      const auto& kinds = verdict_kinds();
+      known = options_.run_detectors && std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+    } else {
+      known = std::any_of(rules_.begin(), rules_.end(),
+                          [&](const AlertRule& r) { return r.enabled && r.name == a.rule; });
+    }
+    if (!known) gone.insert(a.rule);
+  }
+  for (const auto& rule : gone) book_.resolve_rule(rule, now_ms, events);
+}
+
 void Engine::evaluate(int64_t now_ms, std::vector<AlertEvent>* events) {
   windows_.advance(now_ms);
   evaluate_faults(now_ms, events);
@@ -192,6 +212,7 @@ void Engine::evaluate_rule(const AlertRule& rule, int64_t now_ms, std::vector<Al
   spec.threshold = rule.threshold;
   spec.labels = rule.labels;
   spec.description = rule.description;
+  spec.scope = std::string(to_string(rule.scope));
 
   std::vector<Instance> instances;
   auto unit = [&](double v) {
@@ -508,6 +529,7 @@ void Engine::evaluate_faults(int64_t now_ms, std::vector<AlertEvent>* events) {
       inst.condition.value = v.confidence;
       inst.summary = v.summary;
       inst.verdicts = {v.component};
+      inst.scope = std::string(to_string(v.type));
       instances.push_back(std::move(inst));
     }
     book_.apply(spec, instances, now_ms, events);

@@ -74,6 +74,11 @@ class Engine {
     ++generation_;
     return windows_.observe(batch, now_ms);
   }
+  /// Puts back the alerts that were firing before a restart (AlertBook::restore), held for
+  /// grace_ms while the windows fill again; those of rules that no longer exist (or are
+  /// disabled) resolve at once (events).
+  void restore_alerts(const std::vector<Alert>& active, uint64_t next_id, int64_t now_ms,
+                      int64_t grace_ms, std::vector<AlertEvent>* events);
   /// Evaluates every rule and the detectors at now_ms; appends notified state changes.
   void evaluate(int64_t now_ms, std::vector<AlertEvent>* events);
 

@@ -152,6 +152,13 @@ void Notifier::enqueue(const std::vector<AlertEvent>& events) {
   cv_.notify_all();
 }
 
+void Notifier::restore_firing(const std::vector<Alert>& alerts) {
+  std::lock_guard lock(mu_);
+  for (const auto& a : alerts) {
+    if (a.state == AlertState::kFiring) firing_[a.fingerprint] = a;
+  }
+}
+
 NotifyStats Notifier::stats() const {
   std::lock_guard lock(mu_);
   return stats_;

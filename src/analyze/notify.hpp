@@ -72,6 +72,9 @@ class Notifier {
   void stop();
   /// Queues the state changes of one evaluation. Thread-safe, never blocks on the network.
   void enqueue(const std::vector<AlertEvent>& events);
+  /// Alerts that were firing before a restart: re-sent to Alertmanager with the periodic
+  /// re-sends (so it keeps them), not notified again to webhooks. Thread-safe.
+  void restore_firing(const std::vector<Alert>& alerts);
   NotifyStats stats() const;
   bool enabled() const { return !options_.webhooks.empty() || !options_.alertmanagers.empty(); }
 

@@ -1,10 +1,12 @@
 // `pingmesh ctl`: a command-line client of the controller's REST API (docs/API.md).
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,11 +41,12 @@ class ApiClient {
     while (!options_.server.empty() && options_.server.back() == '/') options_.server.pop_back();
   }
 
-  /// Performs a request and returns the response (any 2xx or 304); throws CtlError otherwise.
+  /// Performs a request and returns the response (any 2xx or 304); throws CtlError otherwise
+  /// (a 404 too, unless allow_404).
   http::ClientResponse raw(const std::string& method, const std::string& path,
                            const std::string& body = "",
                            const std::string& content_type = "application/json",
-                           http::Headers extra = {}) {
+                           http::Headers extra = {}, bool allow_404 = false) {
     http::ClientRequest req;
     req.method = method;
     req.url = options_.server + path;
@@ -60,6 +63,7 @@ class ApiClient {
       throw CtlError("cannot reach " + options_.server + ": " + resp.error +
                      " (set --server or PINGMESH_SERVER)");
     }
+    if (resp.status == 404 && allow_404) return resp;
     if (resp.status >= 400) {
       std::string msg = "HTTP " + std::to_string(resp.status);
       auto j = json::parse(resp.body, nullptr, false);
@@ -79,6 +83,15 @@ class ApiClient {
   json call(const std::string& method, const std::string& path, const json& body = nullptr) {
     auto resp = raw(method, path, body.is_null() ? "" : body.dump());
     if (resp.body.empty()) return nullptr;
+    auto j = json::parse(resp.body, nullptr, false);
+    if (j.is_discarded()) throw CtlError("the server sent something that is not JSON");
+    return j;
+  }
+
+  /// GET of one object; nullopt when the server answers 404.
+  std::optional<json> find(const std::string& path) {
+    auto resp = raw("GET", path, "", "application/json", {}, true);
+    if (resp.status == 404) return std::nullopt;
     auto j = json::parse(resp.body, nullptr, false);
     if (j.is_discarded()) throw CtlError("the server sent something that is not JSON");
     return j;
@@ -245,6 +258,161 @@ struct DcFlags {
   }
 };
 
+/// Unix ms as "2024-05-01 12:00:05" (UTC); "-" for null or 0.
+std::string format_time(const json& ms) {
+  if (!ms.is_number() || ms.get<int64_t>() <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ms.get<int64_t>() / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+/// A time flag as Unix seconds: a Unix time ("1700000000"), a UTC date-time
+/// ("2024-05-01T12:00:00Z", "2024-05-01 12:00:00", "2024-05-01"), or an age before now
+/// ("90s", "15m", "2h", "7d").
+int64_t parse_when(const std::string& flag, const std::string& text) {
+  auto bad = [&] {
+    return CtlError(flag + " " + text +
+                    ": give Unix seconds, a UTC time (2024-05-01T12:00:00Z) or an age (15m, "
+                    "2h, 7d)");
+  };
+  if (text.empty()) throw bad();
+  if (std::all_of(text.begin(), text.end(), ::isdigit)) {
+    if (text.size() > 12) throw bad();
+    return std::stoll(text);
+  }
+  char unit = text.back();
+  std::string num = text.substr(0, text.size() - 1);
+  if (!num.empty() && num.size() < 10 && std::all_of(num.begin(), num.end(), ::isdigit) &&
+      std::string("smhdw").find(unit) != std::string::npos) {
+    int64_t per = unit == 's'   ? 1
+                  : unit == 'm' ? 60
+                  : unit == 'h' ? 3600
+                  : unit == 'd' ? 86400
+                                : 604800;
+    return static_cast<int64_t>(std::time(nullptr)) - std::stoll(num) * per;
+  }
+  std::tm tm{};
+  std::string s = text;
+  if (!s.empty() && (s.back() == 'Z' || s.back() == 'z')) s.pop_back();
+  for (auto& c : s) {
+    if (c == 'T' || c == 't') c = ' ';
+  }
+  const char* end = strptime(s.c_str(), "%Y-%m-%d %H:%M:%S", &tm);
+  if (end == nullptr || *end != '\0') {
+    tm = {};
+    end = strptime(s.c_str(), "%Y-%m-%d %H:%M", &tm);
+  }
+  if (end == nullptr || *end != '\0') {
+    tm = {};
+    end = strptime(s.c_str(), "%Y-%m-%d", &tm);
+  }
+  if (end == nullptr || *end != '\0') throw bad();
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+/// "key=value" -> (key, value); CtlError naming the flag otherwise.
+std::pair<std::string, std::string> parse_pair(const std::string& flag, const std::string& s) {
+  auto eq = s.find('=');
+  if (eq == std::string::npos || eq == 0) throw CtlError(flag + " " + s + ": give key=value");
+  return {s.substr(0, eq), s.substr(eq + 1)};
+}
+
+/// Flags of `alert-rule set`: only those given change the rule.
+struct AlertRuleFlags {
+  std::string scope, metric, severity, protocol, description, enabled;
+  double threshold = 0;
+  int64_t window_s = 0, for_s = 0;
+  uint64_t min_samples = 0, min_events = 0;
+  std::vector<std::string> labels, match;
+  CLI::App* app = nullptr;
+
+  void add_to(CLI::App* c) {
+    app = c;
+    c->add_option("--scope", scope, "global, dc, dc_pair, rack, rack_pair or server");
+    c->add_option("--metric", metric, "p50, p99, p999 (ms), loss, failure_rate (ratio), no_data");
+    c->add_option("--threshold", threshold,
+                  "Latency metrics: milliseconds; loss and failure_rate: a ratio (0.001 = 0.1 %)");
+    c->add_option("--window-s", window_s, "Seconds of data evaluated (5..60)");
+    c->add_option("--for-s", for_s, "Seconds the condition must hold before firing");
+    c->add_option("--severity", severity, "Severity label (critical, warning, ...)");
+    c->add_option("--protocol", protocol, "tcp, udp, icmp or http");
+    c->add_option("--label", labels, "Label added to the alerts, key=value (repeatable)");
+    c->add_option("--match", match,
+                  "Only instances with this label, key=value (repeatable; dc, rack, server, ...)");
+    c->add_option("--min-samples", min_samples, "Fewer probes in the window never fire");
+    c->add_option("--min-events", min_events, "Fewer lost/failed/slow probes never fire");
+    c->add_option("--enabled", enabled, "true or false")->check(CLI::IsMember({"true", "false"}));
+    c->add_option("--description", description, "Free text");
+  }
+  bool any() const {
+    for (const auto* f :
+         {"--scope", "--metric", "--threshold", "--window-s", "--for-s", "--severity", "--protocol",
+          "--label", "--match", "--min-samples", "--min-events", "--enabled", "--description"}) {
+      if (app->count(f) > 0) return true;
+    }
+    return false;
+  }
+  /// Applies the given flags to `rule` (a rule object).
+  void apply(json* rule) const {
+    auto given = [&](const char* flag) { return app->count(flag) > 0; };
+    json& r = *rule;
+    if (given("--scope")) r["scope"] = scope;
+    if (given("--metric")) r["metric"] = metric;
+    if (given("--threshold")) r["threshold"] = threshold;
+    if (given("--window-s")) r["window_s"] = window_s;
+    if (given("--for-s")) r["for_s"] = for_s;
+    if (given("--severity")) r["severity"] = severity;
+    if (given("--protocol")) r["protocol"] = protocol;
+    if (given("--label")) {
+      r["labels"] = json::object();
+      for (const auto& l : labels) {
+        auto [k, v] = parse_pair("--label", l);
+        r["labels"][k] = v;
+      }
+    }
+    if (given("--match")) {
+      r["match"] = json::object();
+      for (const auto& m : match) {
+        auto [k, v] = parse_pair("--match", m);
+        r["match"][k] = v;
+      }
+    }
+    if (given("--min-samples")) r["min_samples"] = min_samples;
+    if (given("--min-events")) r["min_events"] = min_events;
+    if (given("--enabled")) r["enabled"] = enabled == "true";
+    if (given("--description")) r["description"] = description;
+  }
+};
+
+/// Filters of `ctl alerts`.
+struct AlertFilters {
+  std::string state, since, until, rule, scope, severity;
+  std::vector<std::string> labels;
+  int limit = 100;
+
+  std::string query() const {
+    std::string q = "/api/v1/alerts?limit=" + std::to_string(limit);
+    if (!state.empty()) q += "&state=" + http::url_encode(state);
+    if (!since.empty()) q += "&since=" + std::to_string(parse_when("--since", since));
+    if (!until.empty()) q += "&until=" + std::to_string(parse_when("--until", until));
+    if (!rule.empty()) q += "&rule=" + http::url_encode(rule);
+    if (!scope.empty()) q += "&scope=" + http::url_encode(scope);
+    if (!severity.empty()) q += "&severity=" + http::url_encode(severity);
+    if (!labels.empty()) {
+      std::string l;
+      for (const auto& x : labels) {
+        parse_pair("--label", x);
+        l += (l.empty() ? "" : ",") + x;
+      }
+      q += "&labels=" + http::url_encode(l);
+    }
+    return q;
+  }
+};
+
 /// Everything the ctl subcommands read at run time.
 struct CtlState {
   CtlOptions options;
@@ -255,6 +423,9 @@ struct CtlState {
   double racks = 1, servers = 1;
   bool asymmetric = false, json_format = false, dry_run = false, state = false;
   DcFlags dc_add_flags, dc_set_flags;
+  AlertRuleFlags alert_rule_flags;
+  AlertFilters alert_filters;
+  bool replace_all = false, active = false;
   CLI::App* rule_add = nullptr;
   CLI::App* ratio_set = nullptr;
 
@@ -281,6 +452,12 @@ const std::vector<std::string> kDcColumns{"name",       "mode",         "probes"
 const std::vector<std::string> kRackColumns{"dc", "name", "cidrs", "description"};
 const std::vector<std::string> kServerColumns{"name",  "dc",           "rack",         "addresses",
                                               "alive", "last_seen_ms", "agent_version"};
+const std::vector<std::string> kAlertRuleColumns{
+    "name", "scope", "metric", "threshold", "window_s", "for_s", "severity", "match", "enabled"};
+const std::vector<std::string> kAlertColumns{"id",      "state", "severity", "alert", "instance",
+                                             "started", "fired", "resolved", "value", "verdicts"};
+const std::vector<std::string> kVerdictColumns{"kind",  "component", "confidence", "active",
+                                               "first", "last",      "summary"};
 const std::vector<std::string> kRuleColumns{"name",   "level",  "src_dc",     "dst_dc",
                                             "action", "probes", "interval_ms"};
 
@@ -483,6 +660,179 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
   st->ratio_set->add_option("dc", st->dc, "Datacenter")->required();
   st->ratio_set->add_option("--racks", st->racks, "Fraction (0,1] of racks/switches");
   st->ratio_set->add_option("--servers", st->servers, "Fraction (0,1] of servers per rack");
+
+  // ---- alert rules, alerts, verdicts (the analyzer, docs/ANALYZER.md) ----
+  auto* arule = ctl->add_subcommand("alert-rule", "Alert rules of the analyzer (docs/ANALYZER.md)")
+                    ->require_subcommand(1);
+  leaf(arule, "list", "List alert rules", [](ApiClient& c, CtlState& s) {
+    s.show_list(c.call("GET", "/api/v1/alert-rules")["rules"], kAlertRuleColumns);
+  });
+  leaf(arule, "get", "Show an alert rule",
+       [](ApiClient& c, CtlState& s) {
+         s.show_object(c.call("GET", "/api/v1/alert-rules/" + enc(s.name)));
+       })
+      ->add_option("name", st->name, "Alert rule")
+      ->required();
+  auto* arule_set =
+      leaf(arule, "set",
+           "Create or change an alert rule from flags (only the flags given change; a new rule\n"
+           "needs --scope, --metric and --threshold), or create/replace rules from a JSON or\n"
+           "YAML --file",
+           [](ApiClient& c, CtlState& s) {
+             const auto& flags = s.alert_rule_flags;
+             if (s.file.empty()) {
+               if (s.name.empty()) throw CtlError("give the rule's name, or --file");
+               if (!flags.any())
+                 throw CtlError("nothing to set: give flags (--scope, --metric, ...)");
+               auto path = "/api/v1/alert-rules/" + enc(s.name);
+               json rule = c.find(path).value_or(json{{"name", s.name}});
+               flags.apply(&rule);
+               s.show_object(c.call("PUT", path, rule));
+               return;
+             }
+             json doc;
+             try {
+               doc = model::parse_document(read_file(s.file), s.file);
+             } catch (const model::ValidationError& e) {
+               throw CtlError(e.message());
+             }
+             bool list = doc.is_array() || (doc.is_object() && doc.contains("rules"));
+             if (s.replace_all) {
+               if (!list) throw CtlError(s.file + ": --replace-all needs a list of rules");
+               auto r = c.call("PUT", "/api/v1/alert-rules", doc);
+               std::cout << "alert rules replaced: " << r["rules"].size() << " rules\n";
+               return;
+             }
+             if (!list) {
+               if (!doc.is_object())
+                 throw CtlError(s.file + ": must hold a rule or a list of rules");
+               if (!s.name.empty()) {
+                 if (doc.contains("name") && doc["name"] != s.name) {
+                   throw CtlError(s.file + ": the rule is named " + doc["name"].dump() + ", not " +
+                                  s.name);
+                 }
+                 doc["name"] = s.name;
+               }
+               if (!doc.contains("name") || !doc["name"].is_string()) {
+                 throw CtlError(s.file + ": name: the rule needs a name (or give it as argument)");
+               }
+               flags.apply(&doc);
+               s.show_object(c.call(
+                   "PUT", "/api/v1/alert-rules/" + enc(doc["name"].get<std::string>()), doc));
+               return;
+             }
+             if (!s.name.empty() || flags.any()) {
+               throw CtlError(s.file + ": holds a list of rules: give no name and no rule flags");
+             }
+             const json& rules = doc.is_array() ? doc : doc["rules"];
+             if (!rules.is_array()) throw CtlError(s.file + ": rules: must be a list");
+             int created = 0, updated = 0;
+             for (std::size_t i = 0; i < rules.size(); ++i) {
+               const json& r = rules[i];
+               std::string where = s.file + ": rules[" + std::to_string(i) + "]";
+               if (!r.is_object() || !r.contains("name") || !r["name"].is_string()) {
+                 throw CtlError(where + ".name: every rule needs a name");
+               }
+               auto name = r["name"].get<std::string>();
+               try {
+                 auto resp = c.raw("PUT", "/api/v1/alert-rules/" + enc(name), r.dump());
+                 (resp.status == 201 ? created : updated) += 1;
+               } catch (const CtlError& e) {
+                 throw CtlError(where + " (" + name + "): " + e.what());
+               }
+             }
+             std::cout << created << " alert rules created, " << updated << " updated\n";
+           });
+  arule_set->add_option("name", st->name, "Alert rule (with --file: optional)");
+  arule_set
+      ->add_option("--file", st->file,
+                   "JSON or YAML: one rule, or a list (or {rules: [...]}) of rules, each\n"
+                   "created or replaced by name")
+      ->check(CLI::ExistingFile);
+  arule_set->add_flag("--replace-all", st->replace_all,
+                      "With a --file list: replace every rule (rules not in the file go)");
+  st->alert_rule_flags.add_to(arule_set);
+  leaf(arule, "rm", "Delete an alert rule (its alerts resolve)",
+       [](ApiClient& c, CtlState& s) {
+         c.call("DELETE", "/api/v1/alert-rules/" + enc(s.name));
+         std::cout << "deleted alert rule " << s.name << "\n";
+       })
+      ->add_option("name", st->name, "Alert rule")
+      ->required();
+  leaf(arule, "prometheus",
+       "Print the rules as Prometheus alerting rules (YAML) over the pingmesh_* series",
+       [](ApiClient& c, CtlState&) {
+         std::cout << c.raw("GET", "/api/v1/alert-rules/prometheus").body;
+       });
+
+  auto* alerts = leaf(ctl, "alerts", "List alerts (active ones and the history), newest first",
+                      [](ApiClient& c, CtlState& s) {
+                        auto list = c.call("GET", s.alert_filters.query())["alerts"];
+                        if (s.as_json()) {
+                          s.show(list);
+                          return;
+                        }
+                        json rows = json::array();
+                        for (const auto& a : list) {
+                          auto fp = a.value("fingerprint", std::string());
+                          auto bar = fp.find('|');
+                          json row = a;
+                          row["alert"] =
+                              a["labels"].value("alertname", a.value("rule", std::string()));
+                          row["severity"] = a["labels"].value("severity", std::string("-"));
+                          row["instance"] = bar == std::string::npos ? fp : fp.substr(bar + 1);
+                          row["started"] = format_time(a["active_since_ms"]);
+                          row["fired"] = format_time(a["fired_ms"]);
+                          row["resolved"] = format_time(a["resolved_ms"]);
+                          if (a["value"].is_number()) {
+                            char buf[32];
+                            std::snprintf(buf, sizeof buf, "%.4g", a["value"].get<double>());
+                            row["value"] = std::string(buf);
+                          }
+                          rows.push_back(row);
+                        }
+                        print_table(rows, kAlertColumns);
+                      });
+  alerts->add_option("--state", st->alert_filters.state, "pending, firing, resolved or active")
+      ->check(CLI::IsMember({"pending", "firing", "resolved", "active"}));
+  alerts->add_option("--since", st->alert_filters.since,
+                     "Still active at or after: Unix seconds, UTC time (2024-05-01T12:00:00Z)\n"
+                     "or an age (15m, 2h, 7d)");
+  alerts->add_option("--until", st->alert_filters.until, "Begun at or before (same forms)");
+  alerts->add_option("--rule", st->alert_filters.rule,
+                     "Rule name (dc-loss, localization/tor_black_hole, ...)");
+  alerts->add_option("--scope", st->alert_filters.scope,
+                     "global, dc, dc_pair, rack, rack_pair, server, spine_layer, spine, inter_dc");
+  alerts->add_option("--severity", st->alert_filters.severity, "critical, warning, ...");
+  alerts->add_option("--label", st->alert_filters.labels,
+                     "Label filter key=value (repeatable, all must match)");
+  alerts->add_option("--limit", st->alert_filters.limit, "Most alerts shown")
+      ->capture_default_str();
+
+  auto* verdicts =
+      leaf(ctl, "verdicts", "List localized faults (verdicts): active ones, then ended ones",
+           [](ApiClient& c, CtlState& s) {
+             std::string q = "/api/v1/verdicts?active=" + std::string(s.active ? "true" : "false");
+             if (!s.alert_filters.since.empty()) {
+               q += "&since=" + std::to_string(parse_when("--since", s.alert_filters.since));
+             }
+             auto list = c.call("GET", q)["verdicts"];
+             if (s.as_json()) {
+               s.show(list);
+               return;
+             }
+             json rows = json::array();
+             for (const auto& v : list) {
+               json row = v;
+               row["first"] = format_time(v["first_ms"]);
+               row["last"] = format_time(v["last_ms"]);
+               rows.push_back(row);
+             }
+             print_table(rows, kVerdictColumns);
+           });
+  verdicts->add_flag("--active", st->active, "Only the faults found by the last evaluation");
+  verdicts->add_option("--since", st->alert_filters.since,
+                       "Seen at or after: Unix seconds, UTC time or an age (15m, 2h)");
 
   // ---- kill switch, status ----
   auto kill = [](bool stop) {

@@ -2,7 +2,6 @@
 // analyzer (alerts and verdicts) and the web UI on one port, each stage adding its routes to one
 // router. Wiring only: the work is in the stage libraries.
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -12,18 +11,18 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "cmd/commands.hpp"
+#include "collector/collector.hpp"
 #include "common/http.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/static_files.hpp"
-#include "collector/collector.hpp"
 #include "controller/api.hpp"
 #include "controller/server_config.hpp"
 #include "controller/topology_service.hpp"
@@ -167,7 +166,13 @@ int run_server(controller::ServerConfig cfg) {
 
 #ifdef PINGMESH_HAVE_ANALYZE
   analyze::AnalyzerOptions analyzer_options;
-  analyzer_options.rules_path = cfg.alert_rules;
+  // Rules changed through the API survive a restart: without --alert-rules they live in the data
+  // directory (the paper's defaults until the first change).
+  analyzer_options.rules_path =
+      cfg.alert_rules.empty() ? cfg.data_dir + "/alert-rules.json" : cfg.alert_rules;
+  analyzer_options.history_path = cfg.data_dir + "/analyzer.db";
+  analyzer_options.retention.max_age_ms = int64_t{cfg.alert_history_days} * 86400 * 1000;
+  analyzer_options.retention.max_rows = cfg.alert_history_max;
   analyzer_options.notify.webhooks = cfg.webhooks;
   analyzer_options.notify.alertmanagers = cfg.alertmanagers;
   analyzer_options.notify.external_url =
@@ -175,7 +180,8 @@ int run_server(controller::ServerConfig cfg) {
   analyzer_options.authorize_write = [&auth](const http::Request& r) {
     return auth.check(r, controller::Access::kAdmin);
   };
-  analyze::Analyzer analyzer(analyzer_options, &registry, [&topology] { return topology.snapshot(); });
+  analyze::Analyzer analyzer(analyzer_options, &registry,
+                             [&topology] { return topology.snapshot(); });
 #endif
 
   // The collector accepts results only from servers the controller knows.
@@ -187,11 +193,10 @@ int run_server(controller::ServerConfig cfg) {
     analyzer.observe(batch, now_us / 1000);
   };
 #endif
-  collector::Collector collector(
-      collector_options, &registry, [&pinglists](std::string_view name) {
-        auto plan = pinglists.plan();
-        return plan != nullptr && plan->index.count(name) > 0;
-      });
+  collector::Collector collector(collector_options, &registry, [&pinglists](std::string_view name) {
+    auto plan = pinglists.plan();
+    return plan != nullptr && plan->index.count(name) > 0;
+  });
 
   std::vector<controller::RoutePart> parts;
   parts.push_back({[&api](http::Router& r) { api.add_routes(r); }, nullptr});
@@ -208,8 +213,9 @@ int run_server(controller::ServerConfig cfg) {
   std::shared_ptr<http::StaticFiles> web;
   auto web_dir = find_web_dir(cfg.web_dir);
   if (web_dir.empty()) {
-    spdlog::warn("server: web UI not found (build it with scripts/build.sh, or pass --web-dir); "
-                 "serving the API only");
+    spdlog::warn(
+        "server: web UI not found (build it with scripts/build.sh, or pass --web-dir); "
+        "serving the API only");
   } else {
     web = std::make_shared<http::StaticFiles>(web_dir);
     spdlog::info("server: web UI from {} ({} files, {} KB)", web_dir, web->file_count(),
@@ -233,7 +239,8 @@ int run_server(controller::ServerConfig cfg) {
   collector.start();
 #ifdef PINGMESH_HAVE_ANALYZE
   analyzer.start();
-  Periodic evaluation(std::chrono::milliseconds(2000), [&analyzer] { analyzer.evaluate(now_ms()); });
+  Periodic evaluation(std::chrono::milliseconds(2000),
+                      [&analyzer] { analyzer.evaluate(now_ms()); });
 #endif
   server.start();
   registry.gauge_fn("pingmesh_http_bad_requests",
@@ -250,8 +257,7 @@ int run_server(controller::ServerConfig cfg) {
   auto snap = topology.snapshot();
   spdlog::info("server: listening on http://{}:{}, db {}, data {}, {} DCs, {} servers{}",
                url_host(listen.host), server.port(), cfg.db, cfg.data_dir, snap->dcs.size(),
-               snap->servers.size(),
-               snap->settings.stopped ? " (probing STOPPED)" : "");
+               snap->servers.size(), snap->settings.stopped ? " (probing STOPPED)" : "");
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -310,17 +316,27 @@ void add_server_command(CLI::App& app, std::function<int()>* run) {
                   "Heartbeat period told to agents")
       ->capture_default_str();
   cmd->add_option("--data-dir", cfg->data_dir,
-                  "Directory of the collector's write-ahead log and aggregates (created if missing)")
+                  "Directory of the collector's write-ahead log and aggregates and of the alert\n"
+                  "history, analyzer.db (created if missing)")
       ->capture_default_str();
   cmd->add_option("--web-dir", cfg->web_dir,
                   "Built web UI to serve at / (default: web/dist of the source tree, if built)");
-  cmd->add_option("--alert-rules", cfg->alert_rules,
-                  "Alert rules file (JSON or YAML); rules changed through the API are saved to it.\n"
-                  "Without it, the paper's defaults (loss > 0.1 %, P99 > 5 ms) live in memory");
+  cmd->add_option(
+      "--alert-rules", cfg->alert_rules,
+      "Alert rules file (JSON or YAML); rules changed through the API are saved to it.\n"
+      "Default: DATA-DIR/alert-rules.json; while it does not exist, the paper's\n"
+      "defaults (loss > 0.1 %, P99 > 5 ms)");
   cmd->add_option("--webhook", cfg->webhooks,
                   "URL receiving alert notifications as JSON POSTs (repeatable)");
-  cmd->add_option("--alertmanager", cfg->alertmanagers,
-                  "Prometheus Alertmanager base URL receiving alerts on /api/v2/alerts (repeatable)");
+  cmd->add_option(
+      "--alertmanager", cfg->alertmanagers,
+      "Prometheus Alertmanager base URL receiving alerts on /api/v2/alerts (repeatable)");
+  cmd->add_option("--alert-history-days", cfg->alert_history_days,
+                  "Resolved alerts are kept this many days in the alert history")
+      ->capture_default_str();
+  cmd->add_option("--alert-history-max", cfg->alert_history_max,
+                  "At most this many resolved alerts are kept (the oldest go first)")
+      ->capture_default_str();
 
   cmd->callback([run, cfg, config_file, cmd] {
     *run = [cfg, config_file, cmd] {

@@ -34,10 +34,15 @@ T integer(const std::string& path, const std::string& key, const YAML::Node& v, 
 }  // namespace
 
 const std::set<std::string>& server_config_keys() {
-  static const std::set<std::string> keys{
-      "listen",          "db",     "admin-token",    "agent-token",         "threads", "log-level",
-      "min-interval-ms", "import", "max-body-bytes", "heartbeat-interval-s", "data-dir",
-      "web-dir", "alert-rules", "webhook", "alertmanager"};
+  static const std::set<std::string> keys{"listen",           "db",
+                                          "admin-token",      "agent-token",
+                                          "threads",          "log-level",
+                                          "min-interval-ms",  "import",
+                                          "max-body-bytes",   "heartbeat-interval-s",
+                                          "data-dir",         "web-dir",
+                                          "alert-rules",      "webhook",
+                                          "alertmanager",     "alert-history-days",
+                                          "alert-history-max"};
   return keys;
 }
 
@@ -66,7 +71,8 @@ void load_server_config(const std::string& path, ServerConfig* config,
                "unknown key '" + kv.first.Scalar() +
                    "' (known: listen, db, admin-token, agent-token, threads, log-level, "
                    "min-interval-ms, import, max-body-bytes, heartbeat-interval-s, data-dir, "
-                   "web-dir, alert-rules, webhook, alertmanager)");
+                   "web-dir, alert-rules, webhook, alertmanager, alert-history-days, "
+                   "alert-history-max)");
     }
     if (!v.IsScalar()) throw at(path, v.Mark(), key + ": must be a single value");
     if (skip.contains(key)) continue;
@@ -110,6 +116,10 @@ void load_server_config(const std::string& path, ServerConfig* config,
       config->webhooks.push_back(s);
     } else if (key == "alertmanager") {
       config->alertmanagers.push_back(s);
+    } else if (key == "alert-history-days") {
+      config->alert_history_days = integer<uint32_t>(path, key, v, 1, 36500);
+    } else if (key == "alert-history-max") {
+      config->alert_history_max = integer<uint32_t>(path, key, v, 1, 100000000);
     }
   }
 }
@@ -127,6 +137,12 @@ void check_server_config(const ServerConfig& config) {
   }
   if (config.db.empty()) throw std::invalid_argument("db: must not be empty");
   if (config.data_dir.empty()) throw std::invalid_argument("data-dir: must not be empty");
+  if (config.alert_history_days < 1 || config.alert_history_days > 36500) {
+    throw std::invalid_argument("alert-history-days: must be in 1..36500");
+  }
+  if (config.alert_history_max < 1 || config.alert_history_max > 100000000) {
+    throw std::invalid_argument("alert-history-max: must be in 1..100000000");
+  }
 }
 
 ListenAddress parse_listen(std::string_view text) {

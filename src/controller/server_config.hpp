@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <set>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "model/topology.hpp"
 
@@ -21,17 +21,21 @@ struct ServerConfig {
   std::string db = "./pingmesh.db";       ///< SQLite file of the topology
   std::string admin_token;                ///< bearer token for writes; empty = loopback only
   std::string agent_token;                ///< bearer token for heartbeats; empty = open
-  int threads = 8;  ///< HTTP I/O threads (handlers block on the WAL's fsync: more threads, bigger group commits)
+  int threads = 8;  ///< HTTP I/O threads (handlers block on the WAL's fsync: more threads, bigger
+                    ///< group commits)
   std::string log_level = "info";
   uint32_t min_interval_ms = model::kMinIntervalMs;  ///< lab override of the 10 s floor
   std::string import_file;                           ///< topology (JSON/YAML) imported at start
   std::size_t max_body_bytes = 16 << 20;             ///< larger request bodies get 413
   uint32_t heartbeat_interval_s = 10;                ///< told to agents
-  std::string data_dir = "./pingmesh-data";  ///< collector: write-ahead log and aggregates
-  std::string web_dir;  ///< built web UI (web/dist); empty = look beside the binary and in ./web/dist
+  std::string data_dir = "./pingmesh-data";          ///< collector: write-ahead log and aggregates
+  std::string
+      web_dir;  ///< built web UI (web/dist); empty = look beside the binary and in ./web/dist
   std::string alert_rules;                 ///< analyzer rules file; empty = defaults in memory
   std::vector<std::string> webhooks;       ///< alert notification webhooks
   std::vector<std::string> alertmanagers;  ///< Alertmanager base URLs
+  uint32_t alert_history_days = 90;     ///< resolved alerts kept this long (data-dir/analyzer.db)
+  uint32_t alert_history_max = 100000;  ///< and at most this many
 };
 
 /// The keys a config file may hold.
