@@ -213,7 +213,7 @@ class SqliteAlertStore final : public AlertStore {
     std::string sql = std::string("SELECT ") + kColumns + " FROM alerts WHERE updated_ms >= ?";
     std::vector<std::string> texts;
     if (q.until_ms != INT64_MAX) sql += " AND active_since_ms <= ?";
-    if (q.active_only) sql += " AND state != 'resolved'";
+    if (q.active_only) sql += " AND state IN ('pending', 'firing')";
     if (q.state) {
       sql += " AND state = ?";
       texts.emplace_back(to_string(*q.state));
@@ -252,10 +252,10 @@ class SqliteAlertStore final : public AlertStore {
     std::lock_guard lock(mu_);
     StoredAlerts out;
     {
-      Stmt s(
-          db_,
-          std::string("SELECT ") + kColumns + " FROM alerts WHERE state != 'resolved' ORDER BY id",
-          path_);
+      Stmt s(db_,
+             std::string("SELECT ") + kColumns +
+                 " FROM alerts WHERE state IN ('pending', 'firing') ORDER BY id",
+             path_);
       while (s.step()) out.active.push_back(read_row(s));
     }
     {
@@ -278,13 +278,19 @@ class SqliteAlertStore final : public AlertStore {
       s.bind(1, now_ms - r.max_age_ms).run();
       deleted += static_cast<std::size_t>(sqlite3_changes(db_));
     }
+    int64_t resolved = 0;
     {
+      Stmt s(db_, "SELECT COUNT(*) FROM alerts WHERE state = 'resolved'", path_);
+      s.step();
+      resolved = s.i64(0);
+    }
+    if (resolved > static_cast<int64_t>(r.max_rows)) {
       // The newest max_rows resolved alerts stay (ids grow with time).
       Stmt s(db_,
              "DELETE FROM alerts WHERE state = 'resolved' AND id <= (SELECT id FROM alerts"
-             " WHERE state = 'resolved' ORDER BY id DESC LIMIT 1 OFFSET ?)",
+             " WHERE state = 'resolved' ORDER BY id LIMIT 1 OFFSET ?)",
              path_);
-      s.bind(1, static_cast<int64_t>(r.max_rows)).run();
+      s.bind(1, resolved - static_cast<int64_t>(r.max_rows) - 1).run();
       deleted += static_cast<std::size_t>(sqlite3_changes(db_));
     }
     return deleted;
