@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -197,6 +198,80 @@ TEST(NotifyIntegration, WebhookAndAlertmanagerReceiveThenResolve) {
   EXPECT_EQ(analyzer.notify_stats().dropped, 0u);
   analyzer.stop();
   server.stop();
+}
+
+/// After a restart, the firing alerts restored from the history file are re-sent to Alertmanager
+/// with the periodic re-sends (it would expire them otherwise), and not notified again to the
+/// webhook. Both receivers are http::Servers on loopback.
+TEST(NotifyIntegration, RestoredAlertsAreResentToAlertmanagerOnly) {
+  auto dir = std::filesystem::temp_directory_path() / ("pm-restore-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  AnalyzerOptions options;
+  options.history_path = (dir / "analyzer.db").string();
+  metrics::Registry registry;
+  {
+    Analyzer analyzer(options, &registry, nullptr);
+    testing::MiniNet net;
+    int64_t t0 = 1'700'000'000'000;
+    auto step = [&](int64_t t) {
+      net.send(t, [&](const v1::ResultBatch& b) { analyzer.observe(b, t0 + t); });
+      analyzer.evaluate(t0 + t);
+    };
+    for (int64_t t = 5000; t <= 60000; t += 5000) step(t);
+    net.silent = [](const testing::Node& n) { return n.dc == 1 && n.rack == 3; };
+    for (int64_t t = 65000; t <= 90000; t += 5000) step(t);
+    auto firing = analyzer.alerts(AlertState::kFiring, true);
+    ASSERT_TRUE(std::any_of(firing.begin(), firing.end(),
+                            [](const Alert& a) { return a.labels.at("alertname") == "RackDown"; }));
+    analyzer.stop();
+  }
+
+  Receiver hook, am;
+  hook.failures_left = am.failures_left = 0;
+  std::vector<std::string> am_paths;
+  http::ServerOptions so;
+  so.address = "127.0.0.1";
+  so.port = 0;
+  http::Server hook_server(so, [&](const http::Request& r) { return hook.handle(r); });
+  http::Server am_server(so, [&](const http::Request& r) {
+    {
+      std::lock_guard lock(am.mu);
+      am_paths.push_back(r.path);
+    }
+    // Alertmanager's body is a bare array: wrap it like a webhook body for wait_for().
+    http::Request wrapped = r;
+    auto alerts = json::parse(r.body);
+    for (auto& a : alerts) a["status"] = "firing";
+    wrapped.body = json{{"alerts", alerts}}.dump();
+    return am.handle(wrapped);
+  });
+  hook_server.start();
+  am_server.start();
+  options.notify.webhooks = {"http://127.0.0.1:" + std::to_string(hook_server.port()) + "/hook"};
+  options.notify.alertmanagers = {"http://127.0.0.1:" + std::to_string(am_server.port())};
+  options.notify.resend_ms = 300;
+  Analyzer restarted(options, &registry, nullptr);
+  restarted.start();
+  ASSERT_TRUE(am.wait_for("RackDown", "firing"));
+  {
+    std::lock_guard lock(am.mu);
+    EXPECT_EQ(am_paths.at(0), "/api/v2/alerts");
+    auto ends = am.bodies.at(0)["alerts"][0]["endsAt"].get<std::string>();
+    EXPECT_GT(ends, format_rfc3339(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));  // still firing as far as it knows
+  }
+  std::this_thread::sleep_for(700ms);  // two more re-sends
+  restarted.stop();
+  hook_server.stop();
+  am_server.stop();
+  {
+    std::lock_guard lock(hook.mu);
+    EXPECT_TRUE(hook.bodies.empty()) << hook.bodies.size() << " webhook deliveries";
+  }
+  std::lock_guard lock(am.mu);
+  EXPECT_GE(am.bodies.size(), 2u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
