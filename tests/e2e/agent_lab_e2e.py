@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Agent lab test (issue 3, "Checks"): real `pingmesh agent`s in the namespace lab measure
+injected faults within tolerance, and their results reach a real `pingmesh server`.
+
+Lab: 1 DC x 2 racks x 2 hosts (lab/lab.sh), server on 10.255.0.1 (rack mode by import), one
+agent per host namespace probing TCP, UDP, ICMP and HTTP every 50 ms (the lab override
+--lab-min-interval-ms), IPv4. Each host has one intra-rack peer and one peer in the other rack, so
+4 directed pairs cross d1r1's uplinks ("affected") and 4 stay inside a rack ("unaffected").
+
+Phases (probes are assigned to a phase by their start time, from the agents' result logs):
+  baseline  12 s, no fault.
+  delay     `fault delay rack:d1r1 1000 --dir up --method nfqueue`, 12 s: d1r1's ToR holds every
+            packet it sends to a spine 1 ms, so a round trip across the rack boundary crosses the
+            delay exactly once (d1r1 -> d1r2 on the request, d1r2 -> d1r1 on the reply).
+            Per affected pair, median RTT(delay) - median RTT(baseline) must be 1000 us +- 150 us
+            for TCP, UDP and ICMP, and for HTTP the connect time; HTTP's total (connect + GET, two
+            round trips) +2000 us +- 300 us. Unaffected pairs: |rise| <= 150 us (HTTP total 300).
+  loss      `fault loss rack:d1r1 5 --dir up`, 30 s: again each round trip crosses the lossy
+            direction once (k = 1 packet of the exchange), so the expected loss is
+            1 - 0.95^1 = 5 % for UDP and ICMP (TIMEOUT / probes) and, for TCP, the share of
+            connects needing >= 1 SYN retransmission: the SYN is lost for d1r1 -> d1r2, the SYN-ACK
+            for d1r2 -> d1r1 (the client's SYN retransmission after 1 s then counts, k = 1 too),
+            so DROP / (OK + DROP) = 5 % (a connect fails only if 3 SYNs are lost: 0.0125 %, and is
+            then a TIMEOUT, outside the ratio as in the paper). Tolerance: the binomial bound
+            z * sqrt(p (1 - p) / n) with z = 3.29 (two-sided 99.9 %) for the n measured, per
+            protocol and per direction. Unaffected pairs: loss <= 0.5 %.
+Then the kill switch stops probing, and for every pair and protocol the collector's server-level
+matrix (probes, loss) must hold exactly the agents' results (every result uploaded and counted).
+
+Needs root and network namespaces; prints "SKIPPED: <reason>" otherwise. ~100 s; the lab is torn
+down and every process started here is killed by PID at the end.
+
+usage: agent_lab_e2e.py --binary PATH --lab lab/lab.sh [--workdir DIR] [--keep-lab]
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Failure, Mesh, check, get_json, http,  # noqa: E402
+                  install_signal_handlers, log, wait_until)
+from lab_e2e import lab_cmd, skip_reason  # noqa: E402
+
+LAB_TOPOLOGY = {"dcs": 1, "racks_per_dc": 2, "hosts_per_rack": 2, "spines_per_dc": 2}
+FAULT_RACK = "d1r1"
+INTERVAL_MS = 50
+PROBE_TIMEOUT_MS = 3500  # room for two SYN retransmissions (1 s, 3 s)
+PROBES = [{"protocol": "tcp", "port": 9001}, {"protocol": "udp", "port": 9001},
+          {"protocol": "icmp"}, {"protocol": "http", "port": 9002}]
+PROTOCOLS = [p["protocol"] for p in PROBES]
+BASELINE_S = 12
+DELAY_S = 12
+LOSS_S = 30
+DELAY_US = 1000
+DELAY_TOL_US = 150
+LOSS = 0.05
+Z = 3.29  # two-sided 99.9 %
+UNAFFECTED_MAX_LOSS = 0.005
+
+
+class AgentMesh(Mesh):
+    """Server on the lab's 10.255.0.1, one agent per host namespace (rack mode, IPv4), every
+    agent probing PROBES every interval_ms and logging its results (--result-log)."""
+
+    def __init__(self, binary, workdir, hosts, interval_ms=INTERVAL_MS):
+        super().__init__(binary, workdir, topo={}, listen_host="10.255.0.1",
+                         min_interval_ms=interval_ms)
+        self.hosts = hosts
+        self.interval_ms = interval_ms
+
+    def register(self):
+        topo = {"settings": {"stopped": False, "liveness_timeout_s": 30},
+                "dcs": [{"name": "dc1", "mode": "rack", "probes": PROBES,
+                         "interval_ms": self.interval_ms, "ipv6": False}],
+                "racks": [{"dc": "dc1", "name": r} for r in sorted({h["rack_name"]
+                                                                    for h in self.hosts})],
+                "servers": [{"name": h["name"], "dc": "dc1", "rack": h["rack_name"],
+                             "addresses": [h["ipv4"]]} for h in self.hosts]}
+        st, text = http("PUT", self.url + "/api/v1/topology", topo, token=ADMIN_TOKEN)
+        check(st in (200, 204), f"import: HTTP {st}: {text[:300]}")
+        self.topo = get_json(self.url + "/api/v1/topology")
+
+    def result_log(self, name):
+        return os.path.join(self.dir, f"results-{name}.jsonl")
+
+    def start_agents(self):
+        for h in self.hosts:
+            args = ["agent", "--server", self.url, "--token", AGENT_TOKEN, "--name", h["name"],
+                    "--address", h["ipv4"], "--dc", "dc1",
+                    "--lab-min-interval-ms", str(self.interval_ms),
+                    "--probe-timeout-ms", str(PROBE_TIMEOUT_MS),
+                    "--heartbeat-interval-ms", "1000", "--pull-interval-ms", "1000",
+                    "--batch-interval-ms", "1000", "--result-log", self.result_log(h["name"]),
+                    "--log-level", "info"]
+            self.agents[h["name"]] = self._spawn(args, f"agent-{h['name']}.log",
+                                                 prefix=("ip", "netns", "exec", h["netns"]))
+        log(f"started {len(self.agents)} agents in their namespaces")
+
+    def metrics_of(self, name):
+        """The agent's /metrics as {series with labels: value}."""
+        h = next(x for x in self.hosts if x["name"] == name)
+        st, text = http("GET", f"http://{h['ipv4']}:9002/metrics", timeout=2)
+        check(st == 200, f"{name} /metrics: HTTP {st}")
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    pass
+        return out
+
+    def results(self):
+        """Every result the agents logged: dicts with src added."""
+        out = []
+        for h in self.hosts:
+            try:
+                with open(self.result_log(h["name"])) as f:
+                    for line in f:
+                        if line.endswith("\n"):
+                            r = json.loads(line)
+                            r["src"] = h["name"]
+                            out.append(r)
+            except FileNotFoundError:
+                pass
+        return out
+
+
+def rack_of(m, name):
+    return next(h["rack_name"] for h in m.hosts if h["name"] == name)
+
+
+def affected(m, r):
+    return (rack_of(m, r["src"]) == FAULT_RACK) != (rack_of(m, r["peer"]) == FAULT_RACK)
+
+
+def in_phase(rs, t0, t1):
+    return [r for r in rs if t0 * 1e6 <= r["ts_us"] < t1 * 1e6]
+
+
+def by_pair(rs, proto):
+    out = {}
+    for r in rs:
+        if r["proto"] == proto:
+            out.setdefault((r["src"], r["peer"]), []).append(r)
+    return out
+
+
+def check_delay(m, rs, base, delay):
+    """Per pair and protocol: the rise of the median RTT (and HTTP connect time)."""
+    lines, errors = [], []
+    base_rs, delay_rs = in_phase(rs, *base), in_phase(rs, *delay)
+    for proto in PROTOCOLS:
+        fields = [("rtt_us", 2 if proto == "http" else 1)]
+        if proto == "http":
+            fields.append(("connect_us", 1))
+        b, d = by_pair(base_rs, proto), by_pair(delay_rs, proto)
+        check(len(b) == 8 and set(b) == set(d), f"{proto}: pairs baseline {sorted(b)}, "
+              f"delay {sorted(d)} (want the 8 directed pairs in both)")
+        for field, trips in fields:
+            summary = {True: [], False: []}
+            for pair in sorted(b):
+                ok_b = [r[field] for r in b[pair] if r["outcome"] == "ok"]
+                ok_d = [r[field] for r in d[pair] if r["outcome"] == "ok"]
+                check(len(ok_b) >= 50 and len(ok_d) >= 50,
+                      f"{proto} {pair}: only {len(ok_b)}/{len(ok_d)} OK probes (baseline/delay)")
+                rise = statistics.median(ok_d) - statistics.median(ok_b)
+                aff = affected(m, {"src": pair[0], "peer": pair[1]})
+                want = DELAY_US * trips if aff else 0
+                tol = DELAY_TOL_US * trips
+                summary[aff].append(rise)
+                if abs(rise - want) > tol:
+                    errors.append(f"{proto} {field} {pair[0]}->{pair[1]}: median "
+                                  f"{statistics.median(ok_b):.0f} -> {statistics.median(ok_d):.0f}"
+                                  f" us, rise {rise:+.0f} us, want {want:+d} +- {tol} us")
+            lines.append(f"{proto:4} {field:10}: affected rise " + " ".join(
+                f"{x:+.0f}" for x in summary[True]) + " us; unaffected " + " ".join(
+                f"{x:+.0f}" for x in summary[False]) + " us")
+    for line in lines:
+        log(line)
+    check(not errors, "delay not measured within tolerance:\n  " + "\n  ".join(errors))
+
+
+def loss_of(rs, proto):
+    """(lost, n) by the paper's rule: TCP/HTTP DROP / (OK + DROP), UDP/ICMP TIMEOUT / all."""
+    if proto in ("tcp", "http"):
+        n = sum(1 for r in rs if r["outcome"] in ("ok", "drop"))
+        return sum(1 for r in rs if r["outcome"] == "drop"), n
+    return sum(1 for r in rs if r["outcome"] == "timeout"), len(rs)
+
+
+def check_loss(m, rs, window):
+    errors = []
+    phase = in_phase(rs, *window)
+    for proto in ("tcp", "udp", "icmp"):
+        pr = [r for r in phase if r["proto"] == proto]
+        bad = [r for r in pr if r["outcome"] not in ("ok", "drop", "timeout")]
+        check(not bad, f"{proto}: unexpected outcomes under loss: {bad[:3]}")
+        groups = {
+            "affected": [r for r in pr if affected(m, r)],
+            f"from {FAULT_RACK}": [r for r in pr if affected(m, r)
+                                   and rack_of(m, r["src"]) == FAULT_RACK],
+            f"to {FAULT_RACK}": [r for r in pr if affected(m, r)
+                                 and rack_of(m, r["src"]) != FAULT_RACK],
+        }
+        for what, g in groups.items():
+            lost, n = loss_of(g, proto)
+            check(n >= 400, f"{proto} {what}: only {n} probes in the loss phase")
+            p = lost / n
+            tol = Z * math.sqrt(LOSS * (1 - LOSS) / n)
+            verdict = "ok" if abs(p - LOSS) <= tol else "WRONG"
+            log(f"{proto:4} {what:10}: loss {100 * p:.2f} % ({lost}/{n}), expected "
+                f"{100 * LOSS:.0f} % +- {100 * tol:.2f} % -> {verdict}")
+            if verdict != "ok":
+                errors.append(f"{proto} {what}: {100 * p:.2f} % ({lost}/{n}) not within "
+                              f"{100 * LOSS:.0f} +- {100 * tol:.2f} %")
+        if proto == "tcp":
+            drops = [r for r in groups["affected"] if r["outcome"] == "drop"]
+            odd = [r for r in drops if r.get("retransmits", 0) < 1 or r["rtt_us"] < 900000]
+            check(not odd, f"TCP drops without a retransmission / a ~1 s SYN RTO: {odd[:3]}")
+        lost, n = loss_of([r for r in pr if not affected(m, r)], proto)
+        log(f"{proto:4} unaffected: loss {100 * lost / max(n, 1):.2f} % ({lost}/{n})")
+        if n == 0 or lost / n > UNAFFECTED_MAX_LOSS:
+            errors.append(f"{proto} unaffected pairs: loss {lost}/{n}")
+    check(not errors, "loss not measured within tolerance:\n  " + "\n  ".join(errors))
+
+
+def check_collector(m, rs, since):
+    """Every pair and protocol: the collector's probe count and lost count equal the agents'."""
+    racks = sorted({h["rack_name"] for h in m.hosts})
+    mismatches, compared = [], 0
+    for proto in PROTOCOLS:
+        want = {}
+        for (src, dst), g in by_pair(rs, proto).items():
+            lost, n = loss_of(g, proto)
+            want[(src, dst)] = (len(g), lost, n)
+        got = {}
+        for sr in racks:
+            for dr in racks:
+                q = (f"{m.url}/api/v1/matrix?level=server&dc=dc1&src_rack={sr}&dst_rack={dr}"
+                     f"&protocol={proto}&from={int(since)}&to={int(time.time()) + 60}")
+                probes = get_json(q + "&metric=probes")
+                loss = get_json(q + "&metric=loss")
+                for i, src in enumerate(probes["rows"]):
+                    for j, dst in enumerate(probes["cols"]):
+                        pc, lc = probes["cells"][i][j], loss["cells"][i][j]
+                        if pc.get("value"):
+                            lv = lc.get("value") or 0.0
+                            got[(src, dst)] = (round(pc["value"]), round(lv * lc["samples"]),
+                                               lc["samples"])
+        for pair in sorted(set(want) | set(got)):
+            compared += 1
+            if want.get(pair) != got.get(pair):
+                mismatches.append(f"{proto} {pair}: agents (probes, lost, loss denominator) "
+                                  f"{want.get(pair)}, collector {got.get(pair)}")
+    check(compared >= 32 and not mismatches,
+          f"collector differs from the agents' results ({compared} cells):\n  "
+          + "\n  ".join(mismatches[:12]))
+    log(f"collector: probes and lost counts equal the agents' results in all {compared} "
+        f"pair x protocol cells ({len(rs)} results)")
+
+
+def run(m, lab, env, started):
+    log("--- register topology, start agents")
+    m.register()
+    m.start_agents()
+
+    def all_pairs():
+        m.check_agents_running()
+        seen = {(r["src"], r["peer"], r["proto"]) for r in m.results() if r["outcome"] == "ok"}
+        return len(seen) >= 8 * len(PROTOCOLS) or f"{len(seen)} of 32 pair x protocol seen"
+    wait_until("every pair probed OK over every protocol", all_pairs, 30, 0.5)
+    time.sleep(1.0)
+
+    log(f"--- baseline {BASELINE_S} s")
+    base = (time.time(), time.time() + BASELINE_S)
+    time.sleep(BASELINE_S)
+
+    log(f"--- delay {DELAY_US} us on {FAULT_RACK}'s uplinks (--dir up), {DELAY_S} s")
+    log(lab_cmd(lab, env, "fault", "delay", f"rack:{FAULT_RACK}", str(DELAY_US), "--dir", "up",
+                "--method", "nfqueue"))
+    time.sleep(0.5)
+    delay = (time.time(), time.time() + DELAY_S)
+    time.sleep(DELAY_S)
+    faults = lab_cmd(lab, env, "faults")
+    lab_cmd(lab, env, "undo", "all")
+    log("delay line: " + " | ".join(x.strip() for x in faults.splitlines() if x.strip())[:400])
+
+    log(f"--- loss {100 * LOSS:.0f} % on {FAULT_RACK}'s uplinks (--dir up), {LOSS_S} s")
+    time.sleep(0.5)
+    log(lab_cmd(lab, env, "fault", "loss", f"rack:{FAULT_RACK}", str(100 * LOSS), "--dir", "up"))
+    time.sleep(0.2)
+    loss = (time.time(), time.time() + LOSS_S)
+    time.sleep(LOSS_S)
+    faults = lab_cmd(lab, env, "faults")
+    lab_cmd(lab, env, "undo", "all")
+    log("loss fault: " + " | ".join(x.strip() for x in faults.splitlines() if x.strip())[:300])
+
+    log("--- kill switch: probing stops, every result reaches the collector")
+    st, text = http("POST", m.url + "/api/v1/stop", {}, token=ADMIN_TOKEN)
+    check(st in (200, 204), f"POST /api/v1/stop: HTTP {st}: {text[:300]}")
+
+    def quiet():
+        m.check_agents_running()
+        bad = []
+        for n in m.agents:
+            x = m.metrics_of(n)
+            probes = sum(v for k, v in x.items() if k.startswith("pingmesh_agent_probes_total"))
+            done = x.get("pingmesh_agent_upload_results_total", -1) + sum(
+                v for k, v in x.items() if k.startswith("pingmesh_agent_results_dropped_total"))
+            if x.get("pingmesh_agent_probing") != 0 or \
+                    x.get("pingmesh_agent_inflight_probes") != 0 or done != probes:
+                bad.append(f"{n}: probing {x.get('pingmesh_agent_probing')} inflight "
+                           f"{x.get('pingmesh_agent_inflight_probes')} results {probes:.0f} "
+                           f"uploaded+dropped {done:.0f}")
+        return not bad or "; ".join(bad)
+    wait_until("every agent stopped, idle and uploaded", quiet, PROBE_TIMEOUT_MS / 1000 + 15, 0.5)
+    rs = m.results()
+    log(f"{len(rs)} results logged by {len(m.agents)} agents")
+
+    log("--- delay check")
+    check_delay(m, rs, base, delay)
+    log("--- loss check")
+    check_loss(m, rs, loss)
+    log("--- collector check")
+    check_collector(m, rs, started)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--lab", required=True)
+    ap.add_argument("--workdir")
+    ap.add_argument("--keep-lab", action="store_true")
+    a = ap.parse_args()
+    lab = os.path.abspath(a.lab)
+    reason = skip_reason(lab)
+    if reason:
+        print(f"SKIPPED: {reason}")
+        return 0
+    if not shutil.which("iptables"):
+        print("SKIPPED: iptables not installed (the delay line's NFQUEUE rule)")
+        return 0
+    install_signal_handlers()
+    workdir = a.workdir or tempfile.mkdtemp(prefix="pingmesh-agent-lab-")
+    env = dict(os.environ, PMLAB_RUN_DIR=workdir)
+    t_start = time.monotonic()
+    started = time.time() - 60
+    m = None
+    ok = False
+    try:
+        topo_file = os.path.join(workdir, "lab-topology.json")
+        with open(topo_file, "w") as f:
+            json.dump(LAB_TOPOLOGY, f)
+        log("--- lab up")
+        log(lab_cmd(lab, env, "up", topo_file).strip().splitlines()[-1])
+        with open(os.path.join(workdir, "hosts.json")) as f:
+            hosts = json.load(f)["hosts"]
+        m = AgentMesh(os.path.abspath(a.binary), workdir, hosts)
+        m.start_server()
+        run(m, lab, env, started)
+        ok = True
+    except (Failure, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
+        log(f"FAILED: {type(e).__name__}: {e}")
+        if m:
+            log("server log tail:\n" + m.tail("server.log", 10))
+    finally:
+        if m:
+            m.close()
+        if not a.keep_lab:
+            r = subprocess.run([lab, "down"], capture_output=True, text=True, timeout=60, env=env)
+            log(f"lab down: exit {r.returncode}")
+        log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f}s "
+            f"(work dir {workdir})")
+        if ok and not a.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
