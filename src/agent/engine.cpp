@@ -789,7 +789,7 @@ struct Engine::Impl {
     uint32_t retrans = syn_retransmits_from_connect_time(elapsed_us);
     if (getsockopt(p.fd, IPPROTO_TCP, TCP_INFO, &info, &ilen) == 0) {
       kernel_rtt = info.tcpi_rtt;
-      retrans = info.tcpi_total_retrans;
+      retrans = handshake_retransmits(info.tcpi_total_retrans, info.tcpi_rtt);
     }
     ProbeResult& r = p.result;
     r.retransmits = retrans;
@@ -858,7 +858,7 @@ struct Engine::Impl {
         r.payload_bytes = static_cast<uint32_t>(p.http->body_bytes());
         bool ok = st == HttpResponseParser::State::kDone && p.http->status() == 200 &&
                   p.http->body_bytes() == std::min<uint32_t>(p.entry.payload_bytes, kMaxPayload);
-        finish(index, ok ? Outcome::kOk : Outcome::kError);
+        finish(index, classify_http(ok, r.retransmits));
         return false;
       }
       if (n == 0) {  // the responder closed before echoing everything

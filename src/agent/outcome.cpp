@@ -23,14 +23,19 @@ std::string_view to_string(Outcome o) {
 uint32_t syn_retransmits_from_connect_time(uint32_t connect_us) {
   // Retransmissions leave at 1 s, 1+2 = 3 s, 1+2+4 = 7 s, ... after the first SYN.
   uint32_t k = 0;
-  uint64_t threshold_us = 1000000;
-  uint64_t rto_us = 1000000;
+  uint64_t threshold_us = kSynRtoUs;
+  uint64_t rto_us = kSynRtoUs;
   while (connect_us >= threshold_us && k < 16) {
     ++k;
     rto_us *= 2;
     threshold_us += rto_us;
   }
   return k;
+}
+
+uint32_t handshake_retransmits(uint32_t kernel_retransmits, uint32_t kernel_rtt_us) {
+  if (kernel_retransmits > 0) return kernel_retransmits;
+  return kernel_rtt_us >= kSynRtoUs ? 1 : 0;
 }
 
 Outcome classify_tcp_connect(int so_error, uint32_t retransmits, bool timed_out) {
@@ -46,6 +51,11 @@ Outcome classify_tcp_connect(int so_error, uint32_t retransmits, bool timed_out)
     default:
       return Outcome::kError;
   }
+}
+
+Outcome classify_http(bool response_ok, uint32_t syn_retransmits) {
+  if (!response_ok) return Outcome::kError;
+  return syn_retransmits > 0 ? Outcome::kDrop : Outcome::kOk;
 }
 
 uint32_t choose_tcp_rtt(uint32_t kernel_rtt_us, uint32_t user_elapsed_us, uint32_t retransmits) {

@@ -13,11 +13,27 @@ namespace pingmesh::agent {
 /// fallback when TCP_INFO's counters are not available.
 uint32_t syn_retransmits_from_connect_time(uint32_t connect_us);
 
+/// Linux's initial SYN (and SYN-ACK) retransmission timeout, TCP_TIMEOUT_INIT.
+inline constexpr uint32_t kSynRtoUs = 1000000;
+
+/// Retransmissions in the handshake of a connect that succeeded, from TCP_INFO: our own SYN
+/// retransmissions (`tcpi_total_retrans`) when there were any; otherwise 1 when the kernel's
+/// handshake RTT sample (`tcpi_rtt`, SYN sent to SYN-ACK received) is a SYN RTO or longer. That
+/// happens when the peer's SYN-ACK was lost and the peer's own timer resent it before ours fired
+/// (a path RTT of 1 s would have made us retransmit the SYN), so it is a lost packet too.
+uint32_t handshake_retransmits(uint32_t kernel_retransmits, uint32_t kernel_rtt_us);
+
 /// Classifies a finished TCP connect attempt. `so_error` is SO_ERROR (0 = connected),
 /// `retransmits` the SYN retransmissions seen, `timed_out` true when the probe's deadline passed
 /// before the connect finished. Connected after >= 1 retransmission is a DROP (the paper counts
 /// it as one drop however many were needed); RST is REFUSED; a failed connect is not a drop.
 Outcome classify_tcp_connect(int so_error, uint32_t retransmits, bool timed_out);
+
+/// Classifies a finished HTTP probe: `response_ok` when the answer was complete (status 200 and
+/// the requested body size), `syn_retransmits` the SYN retransmissions of its connect. A good
+/// answer whose connect needed >= 1 retransmission is a DROP, as for TCP (the collector's HTTP loss
+/// is DROP / (OK + DROP)); a bad or incomplete answer is an ERROR.
+Outcome classify_http(bool response_ok, uint32_t syn_retransmits);
 
 /// Picks the handshake RTT to report. The kernel's first RTT sample (TCP_INFO tcpi_rtt) is taken
 /// when it is plausible, i.e. positive and not larger than the user-space elapsed time around the

@@ -17,6 +17,26 @@ TEST(Outcome, TcpConnectClassification) {
   EXPECT_EQ(classify_tcp_connect(EHOSTUNREACH, 0, false), Outcome::kError);
 }
 
+TEST(Outcome, LostSynAckCountsAsARetransmission) {
+  EXPECT_EQ(handshake_retransmits(0, 95), 0u);
+  EXPECT_EQ(handshake_retransmits(0, 999'999), 0u);
+  EXPECT_EQ(handshake_retransmits(1, 1'000'120), 1u) << "our SYN was retransmitted";
+  EXPECT_EQ(handshake_retransmits(2, 0), 2u);
+  // No SYN retransmission of ours, but SYN -> SYN-ACK took the peer's 1 s SYN-ACK timer: the
+  // first SYN-ACK was lost (seen in the lab with loss on the reverse path).
+  EXPECT_EQ(handshake_retransmits(0, 1'000'180), 1u);
+  EXPECT_EQ(classify_tcp_connect(0, handshake_retransmits(0, 1'000'180), false), Outcome::kDrop);
+  EXPECT_EQ(choose_tcp_rtt(1'000'180, 1'000'250, handshake_retransmits(0, 1'000'180)), 1'000'250u);
+}
+
+TEST(Outcome, HttpConnectRetransmissionIsADrop) {
+  EXPECT_EQ(classify_http(true, 0), Outcome::kOk);
+  EXPECT_EQ(classify_http(true, 1), Outcome::kDrop) << "SYN retransmitted, then answered";
+  EXPECT_EQ(classify_http(true, 3), Outcome::kDrop);
+  EXPECT_EQ(classify_http(false, 0), Outcome::kError);
+  EXPECT_EQ(classify_http(false, 1), Outcome::kError) << "a bad answer is a failure, not loss";
+}
+
 TEST(Outcome, SynRetransmitLadder) {
   EXPECT_EQ(syn_retransmits_from_connect_time(250), 0u);
   EXPECT_EQ(syn_retransmits_from_connect_time(999'999), 0u);
