@@ -212,23 +212,30 @@ def measure(m, lab, env, a, workdir):
     pcap = os.path.join(workdir, "capture.pcap")
     tcpdump_log = open(os.path.join(workdir, "tcpdump.log"), "w+")
     td = subprocess.Popen(["ip", "netns", "exec", host["netns"], "tcpdump", "-i", "eth0", "-n",
-                           "-s", "128", "-B", "16384", "--immediate-mode", "--time-stamp-precision=nano", "-Z",
-                           "root", "-w", pcap,
+                           "-s", "128", "-B", "16384", "--immediate-mode",
+                           "--time-stamp-precision=nano", "-Z", "root", "-w", pcap,
                            f"tcp port {PORT} or udp port {PORT} or icmp"],
                           stdout=tcpdump_log, stderr=subprocess.STDOUT)
-    wait_until("tcpdump listening", lambda: "listening on" in open(tcpdump_log.name).read()
-               or (td.poll() is not None and f"tcpdump exited: {open(tcpdump_log.name).read()}"),
-               10, 0.1)
-    time.sleep(0.5)
-    count = int(a.seconds * 1000 / a.interval_ms)
-    t0 = time.time_ns()
-    fp = subprocess.run(["ip", "netns", "exec", host["netns"], "fping", "-C", str(count), "-p",
-                         str(a.interval_ms), "-q", *targets], capture_output=True, text=True,
-                        timeout=a.seconds * 2 + 30)
-    t1 = time.time_ns()
-    time.sleep(0.5)
-    td.send_signal(signal.SIGINT)
-    td.wait(10)
+    try:
+        wait_until("tcpdump listening", lambda: "listening on" in open(tcpdump_log.name).read()
+                   or (td.poll() is not None
+                       and f"tcpdump exited: {open(tcpdump_log.name).read()}"), 10, 0.1)
+        time.sleep(0.5)
+        count = int(a.seconds * 1000 / a.interval_ms)
+        t0 = time.time_ns()
+        fp = subprocess.run(["ip", "netns", "exec", host["netns"], "fping", "-C", str(count),
+                             "-p", str(a.interval_ms), "-q", *targets], capture_output=True,
+                            text=True, timeout=a.seconds * 2 + 30)
+        t1 = time.time_ns()
+        time.sleep(0.5)
+    finally:
+        if td.poll() is None:
+            td.send_signal(signal.SIGINT)
+            try:
+                td.wait(10)
+            except subprocess.TimeoutExpired:
+                td.kill()
+                td.wait()
     tcpdump_log.seek(0)
     log("tcpdump: " + " | ".join(x.strip() for x in tcpdump_log.read().splitlines()[-3:]))
     faults = lab_cmd(lab, env, "faults")
@@ -241,6 +248,15 @@ def measure(m, lab, env, a, workdir):
     wire = wire_events(pcap, me)
     results = [r for r in m.results() if r["src"] == SOURCE]
     mine = pingmesh_pairs(results, wire, t0, t1 - a.interval_ms * 1_000_000)
+    for proto in ("tcp", "udp", "icmp"):
+        for dst in targets:
+            ok = sum(1 for r in results if r["proto"] == proto and r["addr"] == dst
+                     and r["outcome"] == "ok" and t0 <= r["ts_us"] * 1000 <= t1 - a.interval_ms
+                     * 1_000_000)
+            got = len(mine.get((proto, dst), []))
+            log(f"pingmesh {proto} {dst}: {got} of {ok} OK results matched to the wire")
+            if got < 0.9 * ok or ok == 0:
+                raise Failure(f"pingmesh {proto} {dst}: only {got} of {ok} results matched")
     # pingmesh's ICMP identifiers, so fping's echoes are told apart also by id
     me_ids = {ident for (dst, ident, seq, length) in wire["icmp"] if length <= 24}
     theirs = fping_pairs(fping_out, wire, targets, me_ids)
