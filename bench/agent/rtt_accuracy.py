@@ -313,7 +313,8 @@ def main():
         log(lab_cmd(lab, env, "up", topo_file).strip().splitlines()[-1])
         with open(os.path.join(workdir, "hosts.json")) as f:
             hosts = json.load(f)["hosts"]
-        m = AgentMesh(os.path.abspath(a.binary), workdir, hosts, interval_ms=a.interval_ms)
+        m = AgentMesh(os.path.abspath(a.binary), workdir, hosts, interval_ms=a.interval_ms,
+                      ipv6=False)
         m.start_server()
         res = measure(m, lab, env, a, workdir)
         delayed = {h["ipv4"] for h in hosts if h["rack_name"] != "d1r1"}
