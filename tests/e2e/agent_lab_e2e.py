@@ -266,11 +266,11 @@ def check_loss(m, rs, window):
                               f"{100 * LOSS:.0f} +- {100 * tol:.2f} %")
         if proto in ("tcp", "http"):
             # Every DROP is a connect that needed a SYN (or SYN-ACK) retransmission; almost all
-            # wait out the 1 s SYN RTO. A rare few (~1 in 5,000 connects from d1r1) end after
-            # ~10 ms with one retransmission: Linux resends a SYN at once (TCP_TIMEOUT_MIN) when
-            # SYN-SENT gets an unacceptable ACK, presumably from a responder socket left on the
-            # same 4-tuple when the RST closing an earlier probe was lost (it crosses the lossy
-            # direction too). Still a loss-caused retransmission, so still a drop.
+            # wait out the 1 s SYN RTO. A rare few (~1 in 2,000 connects from d1r1) end after
+            # ~10 ms with one retransmission: the responder still holds the 4-tuple of an earlier
+            # probe whose closing RST was lost (it crosses the lossy direction too), answers the
+            # SYN with a challenge ACK, our RST clears it and Linux resends the SYN at once
+            # (TCP_TIMEOUT_MIN). Seen so in a capture; loss-caused, so still a drop.
             drops = [r for r in groups["affected"] if r["outcome"] == "drop"]
             check(all(r.get("retransmits", 0) >= 1 for r in drops),
                   f"{proto}: a DROP without a retransmission: "
