@@ -49,13 +49,14 @@ Window* Aggregator::window(int64_t start_s) {
   if (!w) {
     w = std::make_unique<Window>();
     w->start_s = start_s;
+    w->serial = next_serial_++;
   }
   return w.get();
 }
 
-void Aggregator::resolve(Slot* slot, Window* w, const PeerInfo& src, const PeerInfo& dst,
+void Aggregator::resolve(Slot* slot, Window* w, const PeerIds& src, const PeerIds& dst,
                          uint8_t protocol, uint8_t dscp) {
-  slot->window = w->start_s;
+  slot->window = w->serial;
   slot->protocol = protocol;
   slot->dscp = dscp;
   auto& c = slot->cells;
@@ -77,48 +78,110 @@ void Aggregator::resolve(Slot* slot, Window* w, const PeerInfo& src, const PeerI
   w->pair_links.push_back({c[1], c[2], c[3], c[4], c[5]});
 }
 
+Aggregator::AgentCache* Aggregator::agent_cache(const PeerInfo& src, const BatchView& batch) {
+  // The batch's peers table, exactly, as a key: an agent re-sending the same table reuses the
+  // ids (and cells) resolved for its previous batches.
+  std::string& key = key_scratch_;
+  key.clear();
+  auto put = [&key](std::string_view s) {
+    uint32_t n = static_cast<uint32_t>(s.size());
+    key.append(reinterpret_cast<const char*>(&n), sizeof n);
+    key.append(s);
+  };
+  for (const auto& p : batch.peers) {
+    put(p.name);
+    put(p.dc);
+    put(p.rack);
+  }
+  auto [it, added] = agents_.try_emplace(src.server);
+  AgentCache& a = it->second;
+  if (!added && a.peers_key == key && a.src.dc_id == src.dc_id && a.src.rack_id == src.rack_id) {
+    return &a;
+  }
+  cached_peers_ -= a.peers.size();
+  if (cached_peers_ + batch.peers.size() > kMaxCachedPeers) {
+    // Bounded memory: start over (agents re-fill the cache with their next batch).
+    agents_.clear();
+    cached_peers_ = 0;
+    it = agents_.try_emplace(src.server).first;
+  }
+  AgentCache& fresh = it->second;
+  fresh.src = {src.server, src.dc_id, src.rack_id};
+  fresh.peers_key.swap(key);
+  fresh.peers.resize(batch.peers.size());
+  for (std::size_t i = 0; i < batch.peers.size(); ++i) {
+    const auto& p = batch.peers[i];
+    const PeerInfo* info = intern(p.name, p.dc, p.rack);
+    fresh.peers[i] = info ? PeerIds{info->server, info->dc_id, info->rack_id} : PeerIds{};
+  }
+  fresh.slots.assign(batch.peers.size(), Slot{});
+  cached_peers_ += batch.peers.size();
+  return &fresh;
+}
+
 IngestCounts Aggregator::add(const v1::ResultBatch& batch, int64_t now_us, int64_t accept_from_s,
+                             int64_t* used_accept_from_s) {
+  BatchView& view = view_scratch_;
+  from_proto(batch, &view);
+  return add(view, now_us, accept_from_s, used_accept_from_s);
+}
+
+IngestCounts Aggregator::add(const BatchView& batch, int64_t now_us, int64_t accept_from_s,
                              int64_t* used_accept_from_s) {
   IngestCounts counts;
   const int64_t bound =
       std::max({open_from_, accept_from_s, first_open(floor_div(now_us, 1'000'000))});
   if (used_accept_from_s) *used_accept_from_s = bound;
-  const PeerInfo* src_ptr = intern(batch.agent(), batch.dc(), batch.rack());
-  if (!src_ptr) {
-    counts.rejected[static_cast<int>(Reject::kBadSource)] += batch.results_size();
+  const PeerInfo* src_info = intern(batch.agent, batch.dc, batch.rack);
+  if (!src_info) {
+    counts.rejected[static_cast<int>(Reject::kBadSource)] += batch.results.size();
     return counts;
   }
-  const PeerInfo src = *src_ptr;  // a peer entry may be updated below if the source is a peer
-  const int npeers = batch.peers_size();
-  batch_peers_.assign(static_cast<std::size_t>(npeers), nullptr);
-  for (int i = 0; i < npeers; ++i) {
-    const auto& p = batch.peers(i);
-    batch_peers_[i] = intern(p.name(), p.dc(), p.rack());
-  }
-  slots_.assign(static_cast<std::size_t>(npeers), Slot{});
+  AgentCache* agent = agent_cache(*src_info, batch);
+  const PeerIds src = agent->src;
+  const PeerIds* peers = agent->peers.data();
+  Slot* slots = agent->slots.data();
+  const auto npeers = static_cast<uint32_t>(agent->peers.size());
 
   const int64_t window_us = options_.window_s * 1'000'000;
   const int64_t max_ts = now_us + options_.max_future_s * 1'000'000;
   Window* cur = nullptr;
   int64_t cur_start_us = 0, cur_end_us = 0;
-  for (const auto& r : batch.results()) {
-    uint32_t peer = r.peer();
-    if (peer >= static_cast<uint32_t>(npeers) || !batch_peers_[peer]) {
+  std::array<Stats*, kLevels> base{};
+  const std::size_t n = batch.results.size();
+  const ResultView* results = batch.results.data();
+  constexpr std::size_t kAhead = 8;  // prefetch the cells of the result this far ahead
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cur && i + kAhead < n) {
+      uint32_t ahead = results[i + kAhead].peer;
+      if (ahead < npeers && slots[ahead].window == cur->serial) {
+        const Slot& s = slots[ahead];
+        for (int l : {0, 4, 1}) {  // pair, target server, rack pair: the likely cache misses
+          const char* c = reinterpret_cast<const char*>(base[l] + s.cells[l]);
+          __builtin_prefetch(c, 1);
+          __builtin_prefetch(c + 64, 1);
+          __builtin_prefetch(c + 120, 1);
+        }
+      }
+    }
+    const ResultView& r = results[i];
+    uint32_t peer = r.peer;
+    if (peer >= npeers || peers[peer].server == 0) {
       ++counts.rejected[static_cast<int>(Reject::kBadPeer)];
       continue;
     }
-    int protocol = r.protocol();
-    int outcome = r.outcome();
+    int protocol = r.protocol;
+    int outcome = r.outcome;
     if (protocol < 1 || protocol > 4 || outcome < 1 || outcome > 5) {
       ++counts.rejected[static_cast<int>(Reject::kBadProtocol)];
       continue;
     }
-    uint32_t rtt = r.rtt_us();
+    uint32_t rtt = r.rtt_us;
     if (rtt > options_.max_rtt_us) {
       ++counts.rejected[static_cast<int>(Reject::kRttAbsurd)];
       continue;
     }
-    int64_t ts = r.timestamp_us();
+    int64_t ts = r.timestamp_us;
     if (ts > now_us) {
       if (ts > max_ts) {
         ++counts.rejected[static_cast<int>(Reject::kFuture)];
@@ -136,18 +199,21 @@ IngestCounts Aggregator::add(const v1::ResultBatch& batch, int64_t now_us, int64
       cur = window(start_s);
       cur_start_us = start_s * 1'000'000;
       cur_end_us = cur_start_us + window_us;
+      for (int l = 0; l < kLevels; ++l) base[l] = cur->levels[l].data();
     }
-    auto dscp = static_cast<uint8_t>(std::min<uint32_t>(r.dscp(), 63));
-    Slot& slot = slots_[peer];
-    if (slot.window != cur->start_s || slot.protocol != protocol || slot.dscp != dscp) {
-      resolve(&slot, cur, src, *batch_peers_[peer], static_cast<uint8_t>(protocol), dscp);
+    auto dscp = static_cast<uint8_t>(std::min<uint32_t>(r.dscp, 63));
+    Slot& slot = slots[peer];
+    if (slot.window != cur->serial || slot.protocol != protocol || slot.dscp != dscp) {
+      resolve(&slot, cur, src, peers[peer], static_cast<uint8_t>(protocol), dscp);
+      // Cells may have grown (resolve adds cells): take the arrays' current addresses.
+      for (int l = 0; l < kLevels; ++l) base[l] = cur->levels[l].data();
     }
     auto p = static_cast<Protocol>(protocol);
     auto o = static_cast<Outcome>(outcome);
-    int index = rtt > 0 ? Sketch::index_of(rtt) : 0;
+    int index = rtt > 0 ? Sketch::index_of_us(rtt) : 0;
     for (int l = 0; l < kLevels; ++l) {
       uint32_t cell = slot.cells[l];
-      if (cell != Cells::kNone) cur->levels[l].stats(cell).add(p, o, rtt, index);
+      if (cell != Cells::kNone) base[l][cell].add(p, o, rtt, index);
     }
     ++cur->results;
     ++counts.accepted;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collector/batch_view.hpp"
 #include "collector/names.hpp"
 #include "collector/stats.hpp"
 #include "pingmesh.pb.h"
@@ -43,15 +44,16 @@ struct IngestCounts {
 };
 
 struct AggregatorOptions {
-  int64_t window_s = 60;         ///< live window length
-  int64_t grace_s = 120;         ///< a window accepts results this long after its end
-  int64_t max_future_s = 300;    ///< timestamps further ahead are rejected; nearer ones clamped
+  int64_t window_s = 60;             ///< live window length
+  int64_t grace_s = 120;             ///< a window accepts results this long after its end
+  int64_t max_future_s = 300;        ///< timestamps further ahead are rejected; nearer ones clamped
   uint32_t max_rtt_us = 60'000'000;  ///< RTTs above are rejected as absurd
 };
 
 /// The aggregates of one window.
 struct Window {
   int64_t start_s = 0;
+  uint64_t serial = 0;  ///< unique per Aggregator: cached cell numbers name the window by it
   std::array<Cells, kLevels> levels;
   /// Per pair cell: its cells at the other levels (resolved when the pair cell is created, so a
   /// known pair costs one lookup, not six).
@@ -66,9 +68,12 @@ class Aggregator {
   Aggregator(AggregatorOptions options, Names* names);
 
   /// Adds a batch received at `now_us`. Results in windows older than max(open_from(),
-  /// first_open(now), `accept_from_s`) are rejected as too old (WAL replay passes the bound recorded at ingest so
-  /// it decides the same way). Returns the counts; *used_accept_from_s (if given) receives the
-  /// bound applied.
+  /// first_open(now), `accept_from_s`) are rejected as too old (WAL replay passes the bound
+  /// recorded at ingest so it decides the same way). Returns the counts; *used_accept_from_s (if
+  /// given) receives the bound applied.
+  IngestCounts add(const BatchView& batch, int64_t now_us, int64_t accept_from_s = 0,
+                   int64_t* used_accept_from_s = nullptr);
+  /// The same for a protobuf message (converted to a BatchView).
   IngestCounts add(const v1::ResultBatch& batch, int64_t now_us, int64_t accept_from_s = 0,
                    int64_t* used_accept_from_s = nullptr);
   /// Closes the windows that no longer accept results at `now_s` (ended more than grace_s ago)
@@ -87,6 +92,9 @@ class Aggregator {
   /// Cells held by open windows (all levels).
   std::size_t cell_count() const;
   const AggregatorOptions& options() const { return options_; }
+  /// Peer-table entries cached per source agent (bounded by kMaxCachedPeers).
+  std::size_t cached_peers() const { return cached_peers_; }
+  static constexpr std::size_t kMaxCachedPeers = 4'000'000;
 
  private:
   struct PeerInfo {
@@ -97,15 +105,29 @@ class Aggregator {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  /// Cells of one (peer, protocol, DSCP) in one window, resolved once per batch.
+  /// A peer's ids as the batch names it (server 0: unusable peer).
+  struct PeerIds {
+    uint32_t server = 0, dc_id = 0, rack_id = 0;
+  };
+  /// Cells of one (peer, protocol, DSCP) in one window (by serial), kept across batches.
   struct Slot {
-    int64_t window = -1;
+    uint64_t window = 0;
     uint8_t protocol = 0, dscp = 0;
     std::array<uint32_t, kLevels> cells{};
   };
+  /// Per source agent: its last peers table (names, exactly) with the ids it resolved to and the
+  /// cells each peer index last used, so an agent re-sending the same table skips the per-peer
+  /// name lookups and, within a window, the pair lookups.
+  struct AgentCache {
+    PeerIds src;
+    std::string peers_key;  ///< length-prefixed name, DC, rack of every peer
+    std::vector<PeerIds> peers;
+    std::vector<Slot> slots;
+  };
   const PeerInfo* intern(std::string_view name, std::string_view dc, std::string_view rack);
+  AgentCache* agent_cache(const PeerInfo& src, const BatchView& batch);
   Window* window(int64_t start_s);
-  void resolve(Slot* slot, Window* w, const PeerInfo& src, const PeerInfo& dst, uint8_t protocol,
+  void resolve(Slot* slot, Window* w, const PeerIds& src, const PeerIds& dst, uint8_t protocol,
                uint8_t dscp);
 
   AggregatorOptions options_;
@@ -113,8 +135,11 @@ class Aggregator {
   int64_t open_from_ = 0;
   std::map<int64_t, std::unique_ptr<Window>> windows_;
   std::unordered_map<std::string, PeerInfo, Hash, std::equal_to<>> peers_;
-  std::vector<const PeerInfo*> batch_peers_;  ///< scratch: peer index -> info (null = bad)
-  std::vector<Slot> slots_;                   ///< scratch: peer index -> last resolved cells
+  std::unordered_map<uint32_t, AgentCache> agents_;  ///< by source server id
+  std::size_t cached_peers_ = 0;
+  uint64_t next_serial_ = 1;
+  std::string key_scratch_;
+  BatchView view_scratch_;
 };
 
 }  // namespace pingmesh::collector

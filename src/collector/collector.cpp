@@ -114,16 +114,15 @@ Collector::Collector(CollectorOptions options, metrics::Registry* registry,
   wal_ = std::make_unique<Wal>(WalOptions{options_.data_dir + "/wal", options_.wal_segment_bytes,
                                           options_.wal_sync, &metrics_->wal_fsync_seconds});
   uint64_t failed = 0;
+  DecodedBatch decoded;
   replayed_ = wal_->replay([&](const WalRecord& rec) {
-    google::protobuf::Arena arena;
-    auto* batch = google::protobuf::Arena::CreateMessage<v1::ResultBatch>(&arena);
     std::string error;
-    if (!decode_batch(rec.payload, rec.format, batch, &error)) {
+    if (!decoded.decode(rec.payload, rec.format, &error)) {
       ++failed;
       return;
     }
-    dedup_insert(*batch, rec.received_us);
-    aggregator_.add(*batch, rec.received_us, rec.accept_from_s);
+    dedup_insert(decoded.view, rec.received_us);
+    aggregator_.add(decoded.view, rec.received_us, rec.accept_from_s);
   });
   metrics_->replayed_records.inc(static_cast<double>(replayed_));
   if (replayed_ || failed) {
@@ -367,30 +366,76 @@ void Collector::collect(Level level, const std::vector<uint32_t>& scopes, int64_
     for (const auto& w : flushing_) visit(*w);
     for (const auto& [start, w] : aggregator_.windows()) visit(*w);
   }
-  // Stored pieces, one range read per run of equal granularity.
-  for (std::size_t i = 0; i < pieces.size();) {
-    if (pieces[i].granularity_s == 0) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i + 1;
-    int64_t g = pieces[i].granularity_s;
-    while (j < pieces.size() && pieces[j].granularity_s == g &&
-           pieces[j].start_s == pieces[j - 1].start_s + g) {
-      ++j;
-    }
-    int64_t run_from = pieces[i].start_s, run_to = pieces[j - 1].start_s + g;
-    for (uint32_t scope : scopes) {
-      store_->read(level, scope, g, run_from, run_to, [&](int64_t start, std::string_view data) {
-        if (!decode_tile(data, [&](const Key& k, std::string_view* in) {
-              return merge_cell(k, start, in);
-            })) {
-          spdlog::warn("collector: malformed tile level={} scope={} g={} start={}",
-                       to_string(level), scope, g, start);
-        }
+  // Stored pieces: the tiles of the range, read one run of equal granularity at a time, then
+  // merged in lockstep (tiles are sorted by key: every tile's cell of one key, then the next
+  // key), so each target Stats stays in cache while all its tiles merge into it. Tiles are held
+  // in memory up to kLockstepBytes at a time.
+  constexpr std::size_t kLockstepBytes = 64 << 20;
+  for (uint32_t scope : scopes) {
+    std::vector<std::pair<int64_t, OwnedBytes>> tiles;
+    std::size_t held = 0;
+    auto merge_held = [&] {
+      merge_lockstep(tiles, merge_cell, level, scope);
+      tiles.clear();
+      held = 0;
+    };
+    for (std::size_t i = 0; i < pieces.size();) {
+      if (pieces[i].granularity_s == 0) {
+        ++i;
+        continue;
+      }
+      std::size_t j = i + 1;
+      int64_t g = pieces[i].granularity_s;
+      while (j < pieces.size() && pieces[j].granularity_s == g &&
+             pieces[j].start_s == pieces[j - 1].start_s + g) {
+        ++j;
+      }
+      int64_t run_from = pieces[i].start_s, run_to = pieces[j - 1].start_s + g;
+      store_->read_owned(level, scope, g, run_from, run_to, [&](int64_t start, OwnedBytes&& data) {
+        if (held > 0 && held + data.size() > kLockstepBytes) merge_held();
+        held += data.size();
+        tiles.emplace_back(start, std::move(data));
       });
+      i = j;
     }
-    i = j;
+    merge_held();
+  }
+}
+
+void Collector::merge_lockstep(
+    const std::vector<std::pair<int64_t, OwnedBytes>>& tiles,
+    const std::function<bool(const Key&, int64_t, std::string_view*)>& merge_cell, Level level,
+    uint32_t scope) {
+  std::vector<TileReader> readers;
+  std::vector<char> live;
+  readers.reserve(tiles.size());
+  for (const auto& [start, data] : tiles) {
+    readers.emplace_back(data.view());
+    live.push_back(readers.back().next());
+  }
+  std::vector<char> bad(tiles.size(), 0);
+  while (true) {
+    const Key* min = nullptr;
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+      if (live[i] && (!min || readers[i].key() < *min)) min = &readers[i].key();
+    }
+    if (!min) break;
+    const Key k = *min;
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+      if (!live[i] || !(readers[i].key() == k)) continue;
+      if (!merge_cell(k, tiles[i].first, readers[i].stats())) {
+        bad[i] = 1;
+        live[i] = 0;
+        continue;
+      }
+      live[i] = readers[i].next();
+    }
+  }
+  for (std::size_t i = 0; i < readers.size(); ++i) {
+    if (bad[i] || !readers[i].ok()) {
+      spdlog::warn("collector: malformed tile level={} scope={} start={}", to_string(level), scope,
+                   tiles[i].first);
+    }
   }
 }
 

@@ -120,10 +120,13 @@ class Collector {
   using Target = std::function<Stats*(const Key& key, int64_t start_s)>;
 
   int64_t now_us() const;
-  IngestStatus ingest_decoded(const v1::ResultBatch& batch, std::string_view payload,
-                              BodyFormat format);
-  bool dedup_insert(const v1::ResultBatch& batch, int64_t now_us);
-  void dedup_erase(const v1::ResultBatch& batch);
+  /// `message` returns the batch as a protobuf message (parsed on demand: only on_accepted
+  /// needs it).
+  IngestStatus ingest_decoded(const BatchView& batch,
+                              const std::function<const v1::ResultBatch&()>& message,
+                              std::string_view payload, BodyFormat format);
+  bool dedup_insert(const BatchView& batch, int64_t now_us);
+  void dedup_erase(const BatchView& batch);
   void flush();
   void rollup();
   void apply_retention();
@@ -132,6 +135,11 @@ class Collector {
   /// `target`, from the store and the live windows. `sketch` = false skips sketch decoding.
   void collect(Level level, const std::vector<uint32_t>& scopes, int64_t from_s, int64_t to_s,
                int64_t max_granularity_s, bool sketch, const Target& target);
+  /// Merges tiles (start, data) cell by cell in key order: merge_cell(key, start, stats) per cell.
+  static void merge_lockstep(
+      const std::vector<std::pair<int64_t, OwnedBytes>>& tiles,
+      const std::function<bool(const Key&, int64_t, std::string_view*)>& merge_cell, Level level,
+      uint32_t scope);
 
   CollectorOptions options_;
   std::function<bool(std::string_view)> known_server_;
@@ -165,6 +173,23 @@ class Collector {
 
 /// The OpenAPI 3 fragment (paths and tags) documenting register_routes()' routes.
 std::string_view openapi_fragment();
+
+/// A decoded body with the buffers it points into, reusable from batch to batch: protobuf bodies
+/// are decompressed once and read by parse_batch() (no protobuf objects); JSON bodies go through
+/// protobuf's JSON parser. message() parses the protobuf message only when asked.
+struct DecodedBatch {
+  BatchView view;
+  /// False with a message on malformed input.
+  bool decode(std::string_view body, BodyFormat format, std::string* error);
+  /// The batch as a protobuf message (valid until the next decode()).
+  const v1::ResultBatch& message();
+
+ private:
+  std::string buf;
+  std::string_view raw;
+  std::unique_ptr<google::protobuf::Arena> arena = std::make_unique<google::protobuf::Arena>();
+  const v1::ResultBatch* proto = nullptr;
+};
 
 /// Decodes a body into `batch` (which should live on an arena for speed). False with a message
 /// on malformed input.

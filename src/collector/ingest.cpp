@@ -56,10 +56,10 @@ std::string_view lower_trim(std::string_view s, std::string* buf) {
   return *buf;
 }
 
-std::string dedup_key(const v1::ResultBatch& batch) {
-  std::string k = batch.agent();
+std::string dedup_key(const BatchView& batch) {
+  std::string k(batch.agent);
   k.push_back('\0');
-  uint64_t id = batch.batch_id();
+  uint64_t id = batch.batch_id;
   k.append(reinterpret_cast<const char*>(&id), sizeof id);
   return k;
 }
@@ -100,46 +100,88 @@ std::optional<BodyFormat> body_format(std::string_view content_type,
   return std::nullopt;
 }
 
-bool decode_batch(std::string_view body, BodyFormat format, v1::ResultBatch* batch,
-                  std::string* error) {
-  thread_local std::string buf;
-  std::string_view raw = body;
+namespace {
+
+/// Decompresses a protobuf body into `buf` (or returns it as is); nullopt with a message when
+/// malformed.
+std::optional<std::string_view> decompress(std::string_view body, BodyFormat format,
+                                           std::string* buf, std::string* error) {
   switch (format) {
-    case BodyFormat::kJson: {
-      auto status = google::protobuf::util::JsonStringToMessage(
-          google::protobuf::StringPiece(body.data(), body.size()), batch);
-      if (!status.ok()) {
-        *error = "invalid JSON batch: " + std::string(status.message());
-        return false;
-      }
-      return true;
-    }
     case BodyFormat::kSnappy: {
       std::size_t n = 0;
-      if (!snappy::GetUncompressedLength(body.data(), body.size(), &n) || n > kMaxDecodedBytes ||
-          !snappy::Uncompress(body.data(), body.size(), &buf)) {
+      if (!snappy::GetUncompressedLength(body.data(), body.size(), &n) || n > kMaxDecodedBytes) {
         *error = "snappy: malformed or too large body (block format expected)";
-        return false;
+        return std::nullopt;
       }
-      raw = buf;
-      break;
+      buf->resize(n);
+      if (!snappy::RawUncompress(body.data(), body.size(), buf->data())) {
+        *error = "snappy: malformed or too large body (block format expected)";
+        return std::nullopt;
+      }
+      return std::string_view(*buf);
     }
     case BodyFormat::kGzip:
-      if (!gunzip(body, &buf, error)) return false;
-      raw = buf;
-      break;
-    case BodyFormat::kProtobuf:
-      break;
+      if (!gunzip(body, buf, error)) return std::nullopt;
+      return std::string_view(*buf);
+    default:
+      return body;
   }
-  if (!batch->ParseFromArray(raw.data(), static_cast<int>(raw.size()))) {
+}
+
+}  // namespace
+
+bool decode_batch(std::string_view body, BodyFormat format, v1::ResultBatch* batch,
+                  std::string* error) {
+  if (format == BodyFormat::kJson) {
+    auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(body.data(), body.size()), batch);
+    if (!status.ok()) {
+      *error = "invalid JSON batch: " + std::string(status.message());
+      return false;
+    }
+    return true;
+  }
+  thread_local std::string buf;
+  auto raw = decompress(body, format, &buf, error);
+  if (!raw) return false;
+  if (!batch->ParseFromArray(raw->data(), static_cast<int>(raw->size()))) {
     *error = "malformed protobuf ResultBatch";
     return false;
   }
   return true;
 }
 
-bool Collector::dedup_insert(const v1::ResultBatch& batch, int64_t now_us) {
-  if (batch.batch_id() == 0) return true;
+bool DecodedBatch::decode(std::string_view body, BodyFormat format, std::string* error) {
+  proto = nullptr;
+  arena->Reset();
+  if (format == BodyFormat::kJson) {
+    auto* b = google::protobuf::Arena::CreateMessage<v1::ResultBatch>(arena.get());
+    if (!decode_batch(body, format, b, error)) return false;
+    proto = b;
+    from_proto(*b, &view);
+    return true;
+  }
+  auto r = decompress(body, format, &buf, error);
+  if (!r) return false;
+  raw = *r;
+  if (!parse_batch(raw, &view)) {
+    *error = "malformed protobuf ResultBatch";
+    return false;
+  }
+  return true;
+}
+
+const v1::ResultBatch& DecodedBatch::message() {
+  if (!proto) {
+    auto* b = google::protobuf::Arena::CreateMessage<v1::ResultBatch>(arena.get());
+    b->ParseFromArray(raw.data(), static_cast<int>(raw.size()));  // parse_batch accepted it
+    proto = b;
+  }
+  return *proto;
+}
+
+bool Collector::dedup_insert(const BatchView& batch, int64_t now_us) {
+  if (batch.batch_id == 0) return true;
   std::string key = dedup_key(batch);
   std::lock_guard lock(dedup_mu_);
   int64_t horizon = now_us - options_.dedup_window_s * 1'000'000;
@@ -154,15 +196,18 @@ bool Collector::dedup_insert(const v1::ResultBatch& batch, int64_t now_us) {
   return true;
 }
 
-void Collector::dedup_erase(const v1::ResultBatch& batch) {
-  if (batch.batch_id() == 0) return;
+void Collector::dedup_erase(const BatchView& batch) {
+  if (batch.batch_id == 0) return;
   std::lock_guard lock(dedup_mu_);
   dedup_.erase(dedup_key(batch));
 }
 
 IngestStatus Collector::ingest(const v1::ResultBatch& batch) {
   std::string payload = batch.SerializeAsString();
-  return ingest_decoded(batch, payload, BodyFormat::kProtobuf);
+  BatchView view;
+  from_proto(batch, &view);
+  return ingest_decoded(
+      view, [&batch]() -> const v1::ResultBatch& { return batch; }, payload, BodyFormat::kProtobuf);
 }
 
 IngestStatus Collector::ingest_body(std::string_view body, BodyFormat format) {
@@ -180,22 +225,19 @@ IngestStatus Collector::ingest_body(std::string_view body, BodyFormat format) {
     st.error = "collector overloaded (bodies in flight over the limit); retry later";
     return st;
   }
-  google::protobuf::ArenaOptions arena_options;
-  thread_local std::unique_ptr<char[]> first_block(new char[1 << 20]);
-  arena_options.initial_block = first_block.get();
-  arena_options.initial_block_size = 1 << 20;
-  google::protobuf::Arena arena(arena_options);
-  auto* batch = google::protobuf::Arena::CreateMessage<v1::ResultBatch>(&arena);
-  if (!decode_batch(body, format, batch, &st.error)) {
+  thread_local DecodedBatch decoded;  // buffers reused by every batch of this thread
+  if (!decoded.decode(body, format, &st.error)) {
     metrics_->batches_bad.inc();
     st.http_status = 400;
     return st;
   }
-  return ingest_decoded(*batch, body, format);
+  return ingest_decoded(
+      decoded.view, []() -> const v1::ResultBatch& { return decoded.message(); }, body, format);
 }
 
-IngestStatus Collector::ingest_decoded(const v1::ResultBatch& batch, std::string_view payload,
-                                       BodyFormat format) {
+IngestStatus Collector::ingest_decoded(const BatchView& batch,
+                                       const std::function<const v1::ResultBatch&()>& message,
+                                       std::string_view payload, BodyFormat format) {
   IngestStatus st;
   auto& m = *metrics_;
   if (wal_->failed()) {
@@ -203,19 +245,20 @@ IngestStatus Collector::ingest_decoded(const v1::ResultBatch& batch, std::string
     st.error = "collector cannot write its WAL; not accepting batches";
     return st;
   }
-  if (static_cast<std::size_t>(batch.results_size()) > options_.max_batch_results) {
+  const std::size_t nresults = batch.results.size();
+  if (nresults > options_.max_batch_results) {
     m.batches_bad.inc();
     st.http_status = 413;
-    st.error = "batch has " + std::to_string(batch.results_size()) + " results; the limit is " +
+    st.error = "batch has " + std::to_string(nresults) + " results; the limit is " +
                std::to_string(options_.max_batch_results);
     return st;
   }
-  if (known_server_ && !batch.agent().empty() && !known_server_(batch.agent())) {
-    m.rejected[static_cast<int>(Reject::kUnknownServer)]->inc(batch.results_size());
+  if (known_server_ && !batch.agent.empty() && !known_server_(batch.agent)) {
+    m.rejected[static_cast<int>(Reject::kUnknownServer)]->inc(static_cast<double>(nresults));
     m.batches_rejected.inc();
-    st.counts.rejected[static_cast<int>(Reject::kUnknownServer)] = batch.results_size();
+    st.counts.rejected[static_cast<int>(Reject::kUnknownServer)] = nresults;
     st.http_status = 403;
-    st.error = "unknown source server '" + batch.agent() + "'";
+    st.error = "unknown source server '" + std::string(batch.agent) + "'";
     return st;
   }
   {
@@ -249,14 +292,14 @@ IngestStatus Collector::ingest_decoded(const v1::ResultBatch& batch, std::string
       return st;
     }
   }
-  if (st.counts.accepted > 0 && options_.on_accepted) options_.on_accepted(batch, now);
+  if (st.counts.accepted > 0 && options_.on_accepted) options_.on_accepted(message(), now);
   m.batches_accepted.inc();
   m.results.inc(static_cast<double>(st.counts.accepted));
   m.clamped.inc(static_cast<double>(st.counts.clamped));
   for (int i = 0; i < kRejectReasons; ++i) {
     if (st.counts.rejected[i]) m.rejected[i]->inc(static_cast<double>(st.counts.rejected[i]));
   }
-  m.batch_results.observe(batch.results_size());
+  m.batch_results.observe(static_cast<double>(nresults));
   return st;
 }
 

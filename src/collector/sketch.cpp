@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "collector/varint.hpp"
 
@@ -14,7 +15,53 @@ const double kLogGamma = std::log(kGamma);
 const double kInvLogGamma = 1 / kLogGamma;
 const double kValueFactor = 2 / (1 + kGamma);
 
+const int16_t* make_index_table() {
+  static int16_t table[Sketch::kTableUs];
+  table[0] = 0;
+  for (uint32_t v = 1; v < Sketch::kTableUs; ++v) {
+    table[v] = static_cast<int16_t>(Sketch::index_of(static_cast<double>(v)));
+  }
+  return table;
+}
+
+/// Layout value of fixed-width dense buckets (see Sketch::serialize).
+constexpr uint64_t kFixedLayout = 1;
+
+/// Reads the header of fixed-width buckets and consumes them; `*src` points at the counts.
+bool read_fixed(std::string_view* in, uint64_t* width, uint64_t* n, int64_t* lo,
+                const uint8_t** src) {
+  uint64_t first = 0;
+  if (!varint::get(in, width) || !varint::get(in, n) || !varint::get(in, &first)) return false;
+  if ((*width != 1 && *width != 2 && *width != 4 && *width != 8) || *n == 0 ||
+      *n > static_cast<uint64_t>(Sketch::kMaxIndex - Sketch::kMinIndex + 1)) {
+    return false;
+  }
+  *lo = varint::unzigzag(first);
+  if (*lo < Sketch::kMinIndex || *lo + static_cast<int64_t>(*n) - 1 > Sketch::kMaxIndex) {
+    return false;
+  }
+  uint64_t bytes = *n * *width;
+  if (in->size() < bytes) return false;
+  *src = reinterpret_cast<const uint8_t*>(in->data());
+  in->remove_prefix(bytes);
+  return true;
+}
+
+template <typename T>
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("tree-vectorize")))  // -O2 leaves this loop scalar
+#endif
+void add_fixed(uint64_t* __restrict dst, const uint8_t* __restrict src, uint64_t n) {
+  for (uint64_t k = 0; k < n; ++k) {
+    T c;
+    std::memcpy(&c, src + k * sizeof(T), sizeof(T));
+    dst[k] += c;
+  }
+}
+
 }  // namespace
+
+const int16_t* const Sketch::kIndexTable = make_index_table();
 
 int Sketch::index_of(double value_us) {
   double i = std::ceil(std::log(value_us) * kInvLogGamma);
@@ -107,6 +154,18 @@ double Sketch::quantile(double q) const {
   double v = max_;
   if (cum > rank) {
     v = 0;
+  } else if (!counts_.empty() && q >= 0.5) {
+    // High quantiles: from the top (fewer buckets to visit). Bucket i is the answer when the
+    // counts up to and including it exceed the rank and those below it do not.
+    uint64_t le = count_;  // zero bucket + every count up to and including bucket i
+    for (std::size_t i = counts_.size(); i-- > 0;) {
+      uint64_t below = le - counts_[i];
+      if (counts_[i] && static_cast<double>(below) <= rank) {
+        v = value_of(lo_ + static_cast<int>(i));
+        break;
+      }
+      le = below;
+    }
   } else if (!counts_.empty()) {
     for (std::size_t i = 0; i < counts_.size(); ++i) {
       cum += static_cast<double>(counts_[i]);
@@ -162,16 +221,29 @@ void Sketch::serialize(std::string* out) const {
   }
   uint64_t range = static_cast<uint64_t>(nz.back().first - nz.front().first + 1);
   bool dense = range < 2 * nz.size();
-  varint::put(out, (dense ? range : nz.size()) << 1 | (dense ? 1 : 0));
-  varint::put(out, varint::zigzag(nz.front().first));
   if (dense) {
-    int32_t next = nz.front().first;
+    // Fixed-width little-endian counts (merged without decoding varints): the escape layout 1
+    // ("dense, no bucket", which the varint layouts never write), width, count, first index.
+    uint64_t top = 0;
+    for (const auto& [i, c] : nz) top = std::max(top, c);
+    int width = top < (1u << 8) ? 1 : top < (1u << 16) ? 2 : top < (1ull << 32) ? 4 : 8;
+    varint::put(out, 1);
+    varint::put(out, static_cast<uint64_t>(width));
+    varint::put(out, range);
+    varint::put(out, varint::zigzag(nz.front().first));
+    std::size_t at = out->size();
+    out->resize(at + range * static_cast<std::size_t>(width), '\0');
+    char* base = out->data() + at;
     for (const auto& [i, c] : nz) {
-      for (; next < i; ++next) varint::put(out, 0);
-      varint::put(out, c);
-      next = i + 1;
+      std::memcpy(base + static_cast<std::size_t>(i - nz.front().first) * width, &c,
+                  static_cast<std::size_t>(width));  // little-endian hosts (see varint.hpp)
     }
-  } else {
+    return;
+  }
+  // Sparse: (index delta, count) varint pairs.
+  varint::put(out, nz.size() << 1);
+  varint::put(out, varint::zigzag(nz.front().first));
+  {
     for (std::size_t k = 0; k < nz.size(); ++k) {
       if (k) varint::put(out, static_cast<uint64_t>(nz[k].first - nz[k - 1].first - 1));
       varint::put(out, nz[k].second);
@@ -190,6 +262,36 @@ bool Sketch::merge_encoded(std::string_view* in) {
     return false;
   }
   constexpr uint64_t kSpan = kMaxIndex - kMinIndex + 1;
+  if (layout == kFixedLayout) {
+    const uint8_t* src = nullptr;
+    uint64_t width = 0, n = 0;
+    int64_t lo = 0;
+    if (!read_fixed(in, &width, &n, &lo, &src)) return false;
+    count_ += count;
+    zero_ += zero;
+    sum_ += sum;
+    min_ = std::min(min_, mn);
+    max_ = std::max(max_, mx);
+    if (counts_.empty()) spill();
+    ensure(static_cast<int>(lo));
+    ensure(static_cast<int>(lo + static_cast<int64_t>(n) - 1));
+    uint64_t* dst = counts_.data() + (lo - lo_);
+    switch (width) {
+      case 1:
+        add_fixed<uint8_t>(dst, src, n);
+        break;
+      case 2:
+        add_fixed<uint16_t>(dst, src, n);
+        break;
+      case 4:
+        add_fixed<uint32_t>(dst, src, n);
+        break;
+      default:
+        add_fixed<uint64_t>(dst, src, n);
+        break;
+    }
+    return true;
+  }
   uint64_t n = layout >> 1;
   bool dense = layout & 1;
   if (n > kSpan) return false;
@@ -235,6 +337,12 @@ bool Sketch::skip_encoded(std::string_view* in) {
   if (!varint::get(in, &v) || in->size() < 24) return false;
   in->remove_prefix(24);
   if (!varint::get(in, &layout)) return false;
+  if (layout == kFixedLayout) {
+    const uint8_t* src = nullptr;
+    uint64_t width = 0, n = 0;
+    int64_t lo = 0;
+    return read_fixed(in, &width, &n, &lo, &src);
+  }
   uint64_t n = layout >> 1;
   if (n == 0) return true;
   uint64_t varints = 1 + ((layout & 1) ? n : 2 * n - 1);

@@ -32,6 +32,12 @@ class Sketch {
 
   /// Bucket index of a value > kMinValueUs.
   static int index_of(double value_us);
+  /// Values below this have their index in a table.
+  static constexpr uint32_t kTableUs = 32768;
+  /// index_of() for an integer value >= 1 (a table lookup below kTableUs: the ingest hot path).
+  static int index_of_us(uint32_t value_us) {
+    return value_us < kTableUs ? kIndexTable[value_us] : index_of(static_cast<double>(value_us));
+  }
   /// The value reported for bucket `index` (within kRelativeAccuracy of all values it holds).
   static double value_of(int index);
 
@@ -77,19 +83,21 @@ class Sketch {
   bool operator==(const Sketch& other) const;
 
  private:
+  static const int16_t* const kIndexTable;  ///< index_of(v) for v in [1, kTableUs)
   void add_index(int index, uint64_t n);
   void spill();
   void ensure(int index);
 
-  int32_t lo_ = 0;                ///< index of counts_[0]
-  std::vector<uint64_t> counts_;  ///< dense counts over [lo_, lo_ + size)
-  std::array<int16_t, kInline> inline_{};
-  uint8_t inline_n_ = 0;          ///< samples held in inline_ (counts_ is then empty)
-  uint64_t zero_ = 0;
+  // Ordered so add_at() touches one contiguous 57-byte run (count_ .. counts_' pointer).
   uint64_t count_ = 0;
   double sum_ = 0;
   double min_ = std::numeric_limits<double>::infinity();
   double max_ = -std::numeric_limits<double>::infinity();
+  std::array<int16_t, kInline> inline_{};
+  uint8_t inline_n_ = 0;          ///< samples held in inline_ (counts_ is then empty)
+  int32_t lo_ = 0;                ///< index of counts_[0]
+  std::vector<uint64_t> counts_;  ///< dense counts over [lo_, lo_ + size)
+  uint64_t zero_ = 0;
 };
 
 }  // namespace pingmesh::collector

@@ -7,6 +7,8 @@
 #include <random>
 #include <vector>
 
+#include "collector/varint.hpp"
+
 namespace pingmesh::collector {
 namespace {
 
@@ -134,13 +136,63 @@ TEST(Sketch, SerializationRoundTripsAndMerges) {
     EXPECT_EQ(back.count(), 2u * s.count());
     EXPECT_DOUBLE_EQ(back.quantile(0.5), s.quantile(0.5));
   }
-  EXPECT_LE([] {
+  EXPECT_LE(
+      [] {
+        Sketch s;
+        for (int i = 0; i < 6; ++i) s.add(200 + i);
+        std::string enc;
+        s.serialize(&enc);
+        return enc.size();
+      }(),
+      40u);
+}
+
+TEST(Sketch, ReadsVersion1VarintBuckets) {
+  // Schema version 1 wrote dense buckets as varints: layout (n << 1 | 1), first index, counts.
+  std::string enc;
+  varint::put(&enc, 4);  // count
+  varint::put(&enc, 0);  // zero bucket
+  varint::put_double(&enc, 100);
+  varint::put_double(&enc, 104);
+  varint::put_double(&enc, 406);
+  varint::put(&enc, 3 << 1 | 1);
+  int first = Sketch::index_of(100);
+  varint::put(&enc, varint::zigzag(first));
+  for (int c : {2, 0, 2}) varint::put(&enc, static_cast<uint64_t>(c));
+  std::string_view in = enc, skip = enc;
+  Sketch back;
+  ASSERT_TRUE(back.merge_encoded(&in));
+  EXPECT_TRUE(in.empty());
+  ASSERT_TRUE(Sketch::skip_encoded(&skip));
+  EXPECT_TRUE(skip.empty());
+  EXPECT_EQ(back.count(), 4u);
+  EXPECT_DOUBLE_EQ(back.min(), 100);
+  EXPECT_DOUBLE_EQ(back.max(), 104);
+  EXPECT_DOUBLE_EQ(back.quantile(0.5), std::clamp(Sketch::value_of(first), 100.0, 104.0));
+  EXPECT_DOUBLE_EQ(back.quantile(0.9), std::clamp(Sketch::value_of(first + 2), 100.0, 104.0));
+}
+
+TEST(Sketch, WideCountsRoundTrip) {
+  // Counts past 255 / 65535 use 2- and 4-byte buckets.
+  for (uint64_t n : {300u, 70000u}) {
     Sketch s;
-    for (int i = 0; i < 6; ++i) s.add(200 + i);
+    for (double v : {100.0, 101.0, 150.0, 151.0, 200.0}) s.add(v, n);
+    s.add(120);
     std::string enc;
     s.serialize(&enc);
-    return enc.size();
-  }(), 40u);
+    std::string_view in = enc;
+    Sketch back;
+    ASSERT_TRUE(back.merge_encoded(&in));
+    EXPECT_TRUE(in.empty());
+    EXPECT_TRUE(back == s) << n;
+    EXPECT_EQ(back.count(), 5 * n + 1);
+  }
+}
+
+TEST(Sketch, IndexTableMatchesLog) {
+  for (uint32_t v = 1; v < Sketch::kTableUs + 100; ++v) {
+    ASSERT_EQ(Sketch::index_of_us(v), Sketch::index_of(v)) << v;
+  }
 }
 
 TEST(Sketch, RejectsTruncatedEncoding) {

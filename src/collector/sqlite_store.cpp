@@ -9,7 +9,9 @@ namespace pingmesh::collector {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+/// 2: sketches' dense buckets are fixed-width (version 1 files are read as they are; version 1
+/// binaries refuse version 2 files).
+constexpr int kSchemaVersion = 2;
 
 /// A prepared statement, finalized on destruction.
 class Stmt {
@@ -114,7 +116,7 @@ class SqliteStore final : public AggregateStore {
          " name TEXT NOT NULL, parent INTEGER NOT NULL, dc INTEGER NOT NULL,"
          " PRIMARY KEY(kind, id));"
          "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-         "PRAGMA user_version=1;"
+         "PRAGMA user_version=2;"
          "COMMIT;");
     reader_ = open_db(path);
     // Tiles are read straight from the mapped file instead of being copied through read().
@@ -141,8 +143,7 @@ class SqliteStore final : public AggregateStore {
             .bind_blob(5, tile.data)
             .run();
       }
-      Stmt n(writer_,
-             "INSERT OR REPLACE INTO names(kind, id, name, parent, dc) VALUES(?,?,?,?,?)");
+      Stmt n(writer_, "INSERT OR REPLACE INTO names(kind, id, name, parent, dc) VALUES(?,?,?,?,?)");
       for (const auto& r : names) {
         n.bind(1, static_cast<int64_t>(r.kind))
             .bind(2, static_cast<int64_t>(r.id))
@@ -172,6 +173,46 @@ class SqliteStore final : public AggregateStore {
         .bind(4, from_s)
         .bind(5, to_s);
     while (s.step()) fn(s.i64(0), s.blob(1));
+  }
+
+  void read_owned(Level level, uint32_t scope, int64_t granularity_s, int64_t from_s, int64_t to_s,
+                  const std::function<void(int64_t, OwnedBytes&&)>& fn) override {
+    std::lock_guard lock(read_mu_);
+    // Row ids first, then each blob read straight into its string (one copy from the pages,
+    // where sqlite3_column_blob would assemble a large blob in a buffer of its own first).
+    std::vector<std::pair<int64_t, int64_t>> rows;  // (start, rowid)
+    {
+      Stmt s(reader_,
+             "SELECT start, rowid FROM tiles WHERE level=? AND scope=? AND granularity=?"
+             " AND start>=? AND start<? ORDER BY start");
+      s.bind(1, static_cast<int64_t>(level))
+          .bind(2, static_cast<int64_t>(scope))
+          .bind(3, granularity_s)
+          .bind(4, from_s)
+          .bind(5, to_s);
+      while (s.step()) rows.emplace_back(s.i64(0), s.i64(1));
+    }
+    exec(reader_, "BEGIN");  // one snapshot for all the blobs
+    try {
+      for (const auto& [start, rowid] : rows) {
+        sqlite3_blob* blob = nullptr;
+        if (sqlite3_blob_open(reader_, "main", "tiles", "data", rowid, 0, &blob) != SQLITE_OK) {
+          sqlite3_blob_close(blob);
+          continue;  // deleted by retention meanwhile
+        }
+        OwnedBytes data(static_cast<std::size_t>(sqlite3_blob_bytes(blob)));
+        int rc = sqlite3_blob_read(blob, data.data(), static_cast<int>(data.size()), 0);
+        sqlite3_blob_close(blob);
+        if (rc != SQLITE_OK) {
+          throw std::runtime_error(std::string("collector store: ") + sqlite3_errmsg(reader_));
+        }
+        fn(start, std::move(data));
+      }
+    } catch (...) {
+      sqlite3_exec(reader_, "COMMIT", nullptr, nullptr, nullptr);
+      throw;
+    }
+    exec(reader_, "COMMIT");
   }
 
   void scan(int64_t granularity_s, int64_t from_s, int64_t to_s,

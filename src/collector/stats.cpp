@@ -159,26 +159,39 @@ std::string encode_tile(const Cells& cells, const std::vector<uint32_t>& cell_nu
   return out;
 }
 
+TileReader::TileReader(std::string_view data) : data_(data) { ok_ = varint::get(&data_, &left_); }
+
+bool TileReader::next() {
+  if (!ok_) return false;
+  if (started_ && data_.size() == before_) ok_ = false;  // the caller must consume the stats
+  started_ = true;
+  if (!ok_) return false;
+  if (left_ == 0) {
+    ok_ = data_.empty();
+    return false;
+  }
+  --left_;
+  uint64_t da, b, p, d;
+  if (!varint::get(&data_, &da) || !varint::get(&data_, &b) || !varint::get(&data_, &p) ||
+      !varint::get(&data_, &d) || b > 0xffffffffu || p > 255 || d > 255) {
+    ok_ = false;
+    return false;
+  }
+  key_.a = static_cast<uint32_t>(key_.a + da);
+  key_.b = static_cast<uint32_t>(b);
+  key_.protocol = static_cast<uint8_t>(p);
+  key_.dscp = static_cast<uint8_t>(d);
+  before_ = data_.size();
+  return true;
+}
+
 bool decode_tile(std::string_view data,
                  const std::function<bool(const Key&, std::string_view* stats)>& fn) {
-  uint64_t n = 0;
-  if (!varint::get(&data, &n)) return false;
-  Key k;
-  for (uint64_t i = 0; i < n; ++i) {
-    uint64_t da, b, p, d;
-    if (!varint::get(&data, &da) || !varint::get(&data, &b) || !varint::get(&data, &p) ||
-        !varint::get(&data, &d) || b > 0xffffffffu || p > 255 || d > 255) {
-      return false;
-    }
-    k.a = static_cast<uint32_t>(k.a + da);
-    k.b = static_cast<uint32_t>(b);
-    k.protocol = static_cast<uint8_t>(p);
-    k.dscp = static_cast<uint8_t>(d);
-    std::size_t before = data.size();
-    if (!fn(k, &data)) return false;
-    if (data.size() == before) return false;  // fn must consume the stats
+  TileReader r(data);
+  while (r.next()) {
+    if (!fn(r.key(), r.stats())) return false;
   }
-  return data.empty();
+  return r.ok();
 }
 
 }  // namespace pingmesh::collector

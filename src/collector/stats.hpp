@@ -125,6 +125,8 @@ class Cells {
   static constexpr uint32_t kNone = 0xffffffffu;
 
   Stats& stats(uint32_t cell) { return stats_[cell]; }
+  /// The Stats array (valid until the next find_or_add that adds a cell).
+  Stats* data() { return stats_.data(); }
   const Stats& stats(uint32_t cell) const { return stats_[cell]; }
   const Key& key(uint32_t cell) const { return keys_[cell]; }
   uint32_t scope(uint32_t cell) const { return scopes_[cell]; }
@@ -173,5 +175,29 @@ bool decode_tile(std::string_view data,
                  const std::function<bool(const Key&, std::string_view* stats)>& fn);
 /// Skips one encoded Stats.
 bool skip_stats(std::string_view* in);
+
+/// Reads a tile cell by cell (what decode_tile does, as a cursor, so several tiles can be merged
+/// in lockstep): after a successful next(), key() is the cell's key and stats() its encoded Stats,
+/// which the caller must consume (merge_encoded, merge_encoded_counters or skip_stats) before the
+/// next call.
+class TileReader {
+ public:
+  explicit TileReader(std::string_view data);
+  /// Advances to the next cell; false at the end or on malformed input (see ok()).
+  bool next();
+  const Key& key() const { return key_; }
+  std::string_view* stats() { return &data_; }
+  /// False once malformed input was seen (also when cells were left unconsumed, or bytes
+  /// follow the last cell).
+  bool ok() const { return ok_; }
+
+ private:
+  std::string_view data_;
+  uint64_t left_ = 0;
+  Key key_{};
+  std::size_t before_ = 0;  ///< data_ size when the current cell's stats began
+  bool started_ = false;
+  bool ok_ = true;
+};
 
 }  // namespace pingmesh::collector

@@ -4,6 +4,7 @@
 /// matrix over an hour reads six 10-minute tiles, never the server pairs. The interface suits an
 /// embedded database (SqliteStore) or a remote key-value/TSDB backend.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +18,19 @@
 #include "collector/stats.hpp"
 
 namespace pingmesh::collector {
+
+/// An uninitialised byte buffer (tile data read for a query).
+class OwnedBytes {
+ public:
+  explicit OwnedBytes(std::size_t n) : p_(new char[n]), n_(n) {}
+  char* data() { return p_.get(); }
+  std::string_view view() const { return {p_.get(), n_}; }
+  std::size_t size() const { return n_; }
+
+ private:
+  std::unique_ptr<char[]> p_;
+  std::size_t n_;
+};
 
 /// A tile with its encoded aggregates (encode_tile()).
 struct Tile {
@@ -35,6 +49,16 @@ class AggregateStore {
   /// [from_s, to_s), oldest first.
   virtual void read(Level level, uint32_t scope, int64_t granularity_s, int64_t from_s,
                     int64_t to_s, const std::function<void(int64_t, std::string_view)>& fn) = 0;
+  /// read(), handing each tile's data over in a buffer the callee may keep (queries merging
+  /// several tiles in lockstep). The default copies; implementations may read straight into it.
+  virtual void read_owned(Level level, uint32_t scope, int64_t granularity_s, int64_t from_s,
+                          int64_t to_s, const std::function<void(int64_t, OwnedBytes&&)>& fn) {
+    read(level, scope, granularity_s, from_s, to_s, [&fn](int64_t start, std::string_view data) {
+      OwnedBytes b(data.size());
+      std::copy(data.begin(), data.end(), b.data());
+      fn(start, std::move(b));
+    });
+  }
   /// Calls fn(id, data) for every tile of a granularity starting in [from_s, to_s), ordered by
   /// level, scope and start (roll-ups).
   virtual void scan(int64_t granularity_s, int64_t from_s, int64_t to_s,
@@ -45,8 +69,7 @@ class AggregateStore {
   virtual std::optional<int64_t> meta(const std::string& key) = 0;
   /// Deletes at most `limit` tiles of a granularity that start before `before_s`; returns the
   /// number deleted (callers loop, so no single statement holds the database long).
-  virtual std::size_t delete_before(int64_t granularity_s, int64_t before_s,
-                                    std::size_t limit) = 0;
+  virtual std::size_t delete_before(int64_t granularity_s, int64_t before_s, std::size_t limit) = 0;
   /// Number of stored tiles of a granularity.
   virtual std::size_t count(int64_t granularity_s) = 0;
 };
