@@ -6,7 +6,9 @@
 #include <benchmark/benchmark.h>
 #include <snappy.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -285,32 +287,52 @@ QueryFixture& query_fixture() {
   return f;
 }
 
-void run_matrix(benchmark::State& state, const std::string& query) {
+/// Runs a query handler per iteration; counters: the median and p99 latency of the iterations.
+void run_query(benchmark::State& state, bool series, const std::string& query) {
   auto& f = query_fixture();
   pingmesh::http::Request req;
   req.method = "GET";
-  req.path = "/api/v1/matrix";
+  req.path = series ? "/api/v1/series" : "/api/v1/matrix";
   req.query = query + "&from=" + std::to_string(f.end_s - 3600) + "&to=" + std::to_string(f.end_s);
   std::size_t bytes = 0;
+  std::vector<double> ms;
   for (auto _ : state) {
-    auto r = f.coll->handle_matrix(req);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = series ? f.coll->handle_series(req) : f.coll->handle_matrix(req);
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (r.status != 200) {
       state.SkipWithError(r.body.c_str());
       break;
     }
     bytes = r.body.size();
   }
+  std::sort(ms.begin(), ms.end());
+  if (!ms.empty()) {
+    state.counters["median_ms"] = ms[ms.size() / 2];
+    state.counters["p99_ms"] = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
+  }
   state.counters["response_bytes"] = static_cast<double>(bytes);
 }
 
 void BM_MatrixRack1h(benchmark::State& state) {
-  run_matrix(state,
-             state.range(0) ? "level=rack&dc=dc0&metric=p99" : "level=rack&dc=dc0&metric=loss");
+  run_query(state, false,
+            state.range(0) ? "level=rack&dc=dc0&metric=p99" : "level=rack&dc=dc0&metric=loss");
 }
-BENCHMARK(BM_MatrixRack1h)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MatrixRack1h)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->MinTime(3);
 
-void BM_MatrixDc1h(benchmark::State& state) { run_matrix(state, "level=dc&metric=p99"); }
-BENCHMARK(BM_MatrixDc1h)->Unit(benchmark::kMillisecond);
+void BM_MatrixDc1h(benchmark::State& state) { run_query(state, false, "level=dc&metric=p99"); }
+BENCHMARK(BM_MatrixDc1h)->Unit(benchmark::kMillisecond)->MinTime(3);
+
+void BM_SeriesRackPair1h(benchmark::State& state) {
+  run_query(state, true, "scope=rack_pair&dc=dc0&src=rack3&dst=rack77&metric=p99");
+}
+BENCHMARK(BM_SeriesRackPair1h)->Unit(benchmark::kMillisecond)->MinTime(3);
+
+void BM_SeriesDcPair1h(benchmark::State& state) {
+  run_query(state, true, "scope=dc_pair&src=dc0&dst=dc7&metric=p99");
+}
+BENCHMARK(BM_SeriesDcPair1h)->Unit(benchmark::kMillisecond)->MinTime(3);
 
 }  // namespace
 

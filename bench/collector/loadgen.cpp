@@ -250,8 +250,9 @@ int main(int argc, char** argv) {
                               "Content-Encoding: snappy\r\n";
   if (!o.token.empty() && !vm) head += "Authorization: Bearer " + o.token + "\r\n";
 
-  std::atomic<uint64_t> next{0}, results{0}, requests{0}, throttled{0}, failed{0};
+  std::atomic<uint64_t> next{0}, results{0}, requests{0}, throttled{0}, failed{0}, rejected{0};
   std::atomic<bool> stop{false};
+  const uint64_t id_base = static_cast<uint64_t>(std::random_device{}()) << 32;
   double cpu0 = cpu_seconds();
   auto t0 = Clock::now();
   std::vector<std::thread> threads;
@@ -263,9 +264,9 @@ int main(int argc, char** argv) {
         uint64_t k = next.fetch_add(1);
         const Body& b = bodies[k % bodies.size()];
         suffix.clear();
-        if (!vm) {  // batch_id = k + 1: unique per request
+        if (!vm) {  // unique per request, also across runs (the collector dedups for 15 min)
           put_tag(&suffix, 5, 0);
-          put_varint(&suffix, k + 1);
+          put_varint(&suffix, id_base + k + 1);
         }
         std::string body = with_suffix(b, suffix);
         req = head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
@@ -276,7 +277,13 @@ int main(int argc, char** argv) {
         }
         int status = read_response(fd, &resp);
         if (status == 200 || status == 204) {
-          results += static_cast<uint64_t>(b.results);
+          uint64_t n = static_cast<uint64_t>(b.results);
+          if (!vm) {  // count what the collector says it accepted
+            auto p = resp.find("\"accepted\":");
+            n = p == std::string::npos ? 0 : std::strtoull(resp.c_str() + p + 11, nullptr, 10);
+            if (n < static_cast<uint64_t>(b.results)) rejected += b.results - n;
+          }
+          results += n;
           ++requests;
         } else if (status == 429) {
           ++throttled;
@@ -299,10 +306,12 @@ int main(int argc, char** argv) {
   double cpu = cpu_seconds() - cpu0;
   double n = static_cast<double>(results.load());
   std::printf(
-      "{\"target\":\"%s\",\"results\":%.0f,\"requests\":%llu,\"throttled\":%llu,\"failed\":%llu,"
+      "{\"target\":\"%s\",\"results\":%.0f,\"rejected\":%llu,\"requests\":%llu,"
+      "\"throttled\":%llu,\"failed\":%llu,"
       "\"seconds\":%.3f,\"results_per_s\":%.0f,\"client_cpu_s\":%.3f,"
       "\"client_cpu_us_per_result\":%.4f,\"body_bytes_per_result\":%.2f}\n",
-      o.target.c_str(), n, static_cast<unsigned long long>(requests.load()),
+      o.target.c_str(), n, static_cast<unsigned long long>(rejected.load()),
+      static_cast<unsigned long long>(requests.load()),
       static_cast<unsigned long long>(throttled.load()),
       static_cast<unsigned long long>(failed.load()), wall, n / wall, cpu,
       n > 0 ? cpu / n * 1e6 : 0.0,

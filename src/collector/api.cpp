@@ -188,7 +188,8 @@ http::Response Collector::handle_matrix(const http::Request& req) {
             uint32_t c = k.b < col_pos.size() ? col_pos[k.b] : kAbsent;
             if (r == kAbsent || c == kAbsent) return nullptr;
             return &grid[static_cast<std::size_t>(r) * cols.size() + c];
-          });
+          },
+          /*lockstep=*/needs_sketch(p.metric));
 
   std::string out;
   out.reserve(128 + grid.size() * 48);

@@ -336,7 +336,7 @@ Coverage Collector::coverage() const {
 
 void Collector::collect(Level level, const std::vector<uint32_t>& scopes, int64_t from_s,
                         int64_t to_s, int64_t max_granularity_s, bool sketch,
-                        const Target& target) {
+                        const Target& target, bool lockstep) {
   auto merge_cell = [&](const Key& k, int64_t start, std::string_view* in) {
     Stats* s = target(k, start);
     if (!s) return skip_stats(in);
@@ -366,11 +366,40 @@ void Collector::collect(Level level, const std::vector<uint32_t>& scopes, int64_
     for (const auto& w : flushing_) visit(*w);
     for (const auto& [start, w] : aggregator_.windows()) visit(*w);
   }
-  // Stored pieces: the tiles of the range, read one run of equal granularity at a time, then
-  // merged in lockstep (tiles are sorted by key: every tile's cell of one key, then the next
+  // Stored pieces, lockstep: the tiles of the range, read one run of equal granularity at a time,
+  // then merged in lockstep (tiles are sorted by key: every tile's cell of one key, then the next
   // key), so each target Stats stays in cache while all its tiles merge into it. Tiles are held
   // in memory up to kLockstepBytes at a time.
   constexpr std::size_t kLockstepBytes = 64 << 20;
+  if (!lockstep) {
+    // Streaming: each tile decoded straight from the store's buffer (queries reading a few
+    // cells of many tiles, where holding tiles for a lockstep merge would only cost copies).
+    for (std::size_t i = 0; i < pieces.size();) {
+      if (pieces[i].granularity_s == 0) {
+        ++i;
+        continue;
+      }
+      std::size_t j = i + 1;
+      int64_t g = pieces[i].granularity_s;
+      while (j < pieces.size() && pieces[j].granularity_s == g &&
+             pieces[j].start_s == pieces[j - 1].start_s + g) {
+        ++j;
+      }
+      int64_t run_from = pieces[i].start_s, run_to = pieces[j - 1].start_s + g;
+      for (uint32_t scope : scopes) {
+        store_->read(level, scope, g, run_from, run_to, [&](int64_t start, std::string_view data) {
+          if (!decode_tile(data, [&](const Key& k, std::string_view* in) {
+                return merge_cell(k, start, in);
+              })) {
+            spdlog::warn("collector: malformed tile level={} scope={} g={} start={}",
+                         to_string(level), scope, g, start);
+          }
+        });
+      }
+      i = j;
+    }
+    return;
+  }
   for (uint32_t scope : scopes) {
     std::vector<std::pair<int64_t, OwnedBytes>> tiles;
     std::size_t held = 0;
