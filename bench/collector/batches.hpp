@@ -1,6 +1,8 @@
 #pragma once
 // Synthetic result batches shared by the collector benchmarks and the load generator.
 
+#include <snappy.h>
+
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -43,5 +45,48 @@ inline v1::ResultBatch make_batch(int a, int agents, int peers, int64_t ts_s, ui
   }
   return b;
 }
+
+inline void put_varint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+/// A snappy-compressed body kept without its length preamble, so a few raw bytes can be appended
+/// per request without compressing again (a literal element at the end of the stream).
+struct SnappyBody {
+  std::string elements;
+  uint64_t raw_len = 0;
+  int results = 0;
+
+  static SnappyBody of(const std::string& raw, int results) {
+    std::string z;
+    snappy::Compress(raw.data(), raw.size(), &z);
+    std::size_t i = 0;  // skip the preamble (uncompressed length varint)
+    while (static_cast<uint8_t>(z[i]) & 0x80) ++i;
+    return {z.substr(i + 1), raw.size(), results};
+  }
+  /// The body with `suffix` (raw bytes, at most 60) appended to what it decompresses to.
+  std::string with_suffix(const std::string& suffix) const {
+    std::string out;
+    put_varint(&out, raw_len + suffix.size());
+    out.append(elements);
+    if (!suffix.empty()) {
+      out.push_back(static_cast<char>((suffix.size() - 1) << 2));  // literal, length <= 60
+      out.append(suffix);
+    }
+    return out;
+  }
+  /// A ResultBatch body with batch_id (field 5) set to `id`: protobuf keeps the last value of a
+  /// repeated scalar field, so the appended field overrides any earlier one.
+  std::string with_batch_id(uint64_t id) const {
+    std::string suffix;
+    put_varint(&suffix, 5 << 3);
+    put_varint(&suffix, id);
+    return with_suffix(suffix);
+  }
+};
 
 }  // namespace pingmesh::bench

@@ -46,13 +46,8 @@ struct Options {
   double seconds = 20;
 };
 
-void put_varint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+using pingmesh::bench::put_varint;
+using pingmesh::bench::SnappyBody;
 
 void put_tag(std::string* out, int field, int wire) { put_varint(out, field << 3 | wire); }
 
@@ -86,33 +81,6 @@ std::string remote_write(const pingmesh::v1::ResultBatch& b) {
     put_varint(&sample, static_cast<uint64_t>(r.timestamp_us() / 1000));
     put_bytes(&ts, 2, sample);
     put_bytes(&out, 1, ts);
-  }
-  return out;
-}
-
-/// A pre-built body: the snappy stream without its length preamble, and the uncompressed length.
-struct Body {
-  std::string elements;
-  uint64_t raw_len = 0;
-  int results = 0;
-};
-
-Body make_body(const std::string& raw, int results) {
-  std::string z;
-  snappy::Compress(raw.data(), raw.size(), &z);
-  std::size_t i = 0;  // skip the preamble (uncompressed length varint)
-  while (static_cast<uint8_t>(z[i]) & 0x80) ++i;
-  return {z.substr(i + 1), raw.size(), results};
-}
-
-/// The snappy body of `b`, with `suffix` (raw protobuf bytes) appended as a literal element.
-std::string with_suffix(const Body& b, const std::string& suffix) {
-  std::string out;
-  put_varint(&out, b.raw_len + suffix.size());
-  out.append(b.elements);
-  if (!suffix.empty()) {
-    out.push_back(static_cast<char>((suffix.size() - 1) << 2));  // literal, length <= 60
-    out.append(suffix);
   }
   return out;
 }
@@ -230,14 +198,14 @@ int main(int argc, char** argv) {
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
   std::mt19937_64 rng(42);
-  std::vector<Body> bodies;
+  std::vector<SnappyBody> bodies;
   std::size_t body_bytes = 0;
   for (int r = 0; r < o.rounds; ++r) {
     for (int a = 0; a < o.agents; ++a) {
       // Timestamps a few seconds in the past (never clamped as future), 1 s apart per round.
       auto b = pingmesh::bench::make_batch(a, o.agents, o.peers, now_s - 10 + r, 0, rng);
       std::string raw = vm ? remote_write(b) : b.SerializeAsString();
-      bodies.push_back(make_body(raw, b.results_size()));
+      bodies.push_back(SnappyBody::of(raw, b.results_size()));
       body_bytes += bodies.back().elements.size();
     }
   }
@@ -262,13 +230,13 @@ int main(int argc, char** argv) {
       std::string req, resp, suffix;
       while (!stop.load(std::memory_order_relaxed)) {
         uint64_t k = next.fetch_add(1);
-        const Body& b = bodies[k % bodies.size()];
+        const SnappyBody& b = bodies[k % bodies.size()];
         suffix.clear();
         if (!vm) {  // unique per request, also across runs (the collector dedups for 15 min)
           put_tag(&suffix, 5, 0);
           put_varint(&suffix, id_base + k + 1);
         }
-        std::string body = with_suffix(b, suffix);
+        std::string body = b.with_suffix(suffix);
         req = head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
         req += body;
         if (!write_all(fd, req)) {
