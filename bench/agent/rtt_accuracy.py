@@ -2,9 +2,9 @@
 """RTT accuracy of the agent against the wire, with fping as the peer (issue 3 / issue 7).
 
 In the namespace lab (1 DC x 2 racks x 2 hosts, server on 10.255.0.1, an agent per host probing
-TCP, UDP and ICMP every --interval-ms), 1 ms of delay is injected on rack d1r1's uplinks
-(`fault delay rack:d1r1 1000 --dir up --method nfqueue`: one crossing per round trip). Then, on
-host d1r1h1, for --seconds:
+TCP, UDP, ICMP (and HTTP, not measured here) over IPv4 and IPv6 every --interval-ms), 1 ms of
+delay is injected on rack d1r1's uplinks (`fault delay rack:d1r1 1000 --dir up --method
+nfqueue`: one crossing per round trip). Then, on host d1r1h1, for --seconds:
   - tcpdump captures the host's eth0 inside its namespace (nanosecond timestamps; veth has no
     hardware clock, so the time stamp type is the kernel's, `host`);
   - the agent's result log gives every pingmesh result (RTT, UDP/ICMP sequence, start time);
@@ -22,6 +22,7 @@ usage: bench/agent/rtt_accuracy.py --binary build/src/cmd/pingmesh [--seconds 30
 
 import argparse
 import fcntl
+import ipaddress
 import json
 import os
 import shutil
@@ -49,7 +50,8 @@ PORT = 9001
 # ---- pcap --------------------------------------------------------------------------------------
 
 def read_pcap(path):
-    """Yields (t_ns, ip_src, ip_dst, proto, l4 bytes) for the IPv4 packets of an Ethernet pcap."""
+    """Yields (t_ns, ip_src, ip_dst, proto, l4 bytes) for the IPv4 and IPv6 packets (without
+    extension headers) of an Ethernet pcap; ICMPv6 is reported as proto 58."""
     with open(path, "rb") as f:
         data = f.read()
     magic = struct.unpack("<I", data[:4])[0]
@@ -67,43 +69,48 @@ def read_pcap(path):
         sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
         pkt = data[off + 16:off + 16 + incl]
         off += 16 + incl
-        if len(pkt) < 34 or pkt[12:14] != b"\x08\x00":
-            continue
+        t = sec * 1_000_000_000 + frac * scale
         ip = pkt[14:]
-        ihl = (ip[0] & 0x0F) * 4
-        yield (sec * 1_000_000_000 + frac * scale, ".".join(map(str, ip[12:16])),
-               ".".join(map(str, ip[16:20])), ip[9], ip[ihl:])
+        if pkt[12:14] == b"\x08\x00" and len(ip) >= 20:
+            ihl = (ip[0] & 0x0F) * 4
+            yield (t, ".".join(map(str, ip[12:16])), ".".join(map(str, ip[16:20])), ip[9],
+                   ip[ihl:])
+        elif pkt[12:14] == b"\x86\xdd" and len(ip) >= 40:
+            yield (t, ipaddress.IPv6Address(ip[8:24]).compressed,
+                   ipaddress.IPv6Address(ip[24:40]).compressed, ip[6], ip[40:])
 
 
-def wire_events(path, me):
-    """Wire RTTs from the capture at host address `me`:
+def wire_events(path, mine):
+    """Wire RTTs from the capture at the host's addresses `mine`:
     tcp: list of (syn_ns, dst, rtt_ns) for every SYN answered by a SYN-ACK,
     udp: {seq: (dst, rtt_ns)} for pingmesh UDP probes,
     icmp: {(dst, id, seq, icmp length): (req_ns, rtt_ns)} for every answered echo request."""
     syn, tcp, udp_req, udp, icmp_req, icmp = {}, [], {}, {}, {}, {}
     for t, src, dst, proto, l4 in read_pcap(path):
+        src_me, dst_me = src in mine, dst in mine
         if proto == 6 and len(l4) >= 14:
             sport, dport = struct.unpack("!HH", l4[:4])
             flags = l4[13]
-            if src == me and dport == PORT and flags & 0x12 == 0x02:  # SYN
+            if src_me and dport == PORT and flags & 0x12 == 0x02:  # SYN
                 syn.setdefault((dst, sport), t)  # a retransmitted SYN keeps the first time
-            elif dst == me and sport == PORT and flags & 0x12 == 0x12:  # SYN-ACK
+            elif dst_me and sport == PORT and flags & 0x12 == 0x12:  # SYN-ACK
                 t0 = syn.pop((src, dport), None)
                 if t0 is not None:
                     tcp.append((t0, src, t - t0))
         elif proto == 17 and len(l4) >= 8 + 24 and l4[8:12] == b"PMSH":
             kind = l4[8 + 5]
             seq = struct.unpack("!I", l4[8 + 8:8 + 12])[0]
-            if kind == 1 and src == me:
+            if kind == 1 and src_me:
                 udp_req.setdefault(seq, (t, dst))
-            elif kind == 2 and dst == me and seq in udp_req:
+            elif kind == 2 and dst_me and seq in udp_req:
                 t0, d = udp_req.pop(seq)
                 udp[seq] = (d, t - t0)
-        elif proto == 1 and len(l4) >= 8:
+        elif proto in (1, 58) and len(l4) >= 8:
             typ, ident, seq = l4[0], *struct.unpack("!HH", l4[4:8])
-            if typ == 8 and src == me:
+            request, reply = (8, 0) if proto == 1 else (128, 129)
+            if typ == request and src_me:
                 icmp_req[(dst, ident, seq)] = (t, len(l4))
-            elif typ == 0 and dst == me:
+            elif typ == reply and dst_me:
                 req = icmp_req.pop((src, ident, seq), None)
                 if req is not None:
                     icmp[(src, ident, seq, req[1])] = (req[0], t - req[0])
@@ -198,13 +205,13 @@ def measure(m, lab, env, a, workdir):
 
     def probing():
         m.check_agents_running()
-        seen = {(r["src"], r["peer"], r["proto"]) for r in m.results() if r["outcome"] == "ok"}
-        return len(seen) >= 8 * 4 or f"{len(seen)} of 32 pair x protocol seen"
+        seen = {(r["src"], r["addr"], r["proto"]) for r in m.results() if r["outcome"] == "ok"}
+        return len(seen) >= 16 * 4 or f"{len(seen)} of 64 pair x family x protocol seen"
     wait_until("every pair probed", probing, 30)
     host = next(h for h in m.hosts if h["name"] == SOURCE)
-    me = host["ipv4"]
+    me = {host["ipv4"], host["ipv6"]}
     targets = sorted({r["addr"] for r in m.results() if r["src"] == SOURCE})
-    log(f"{SOURCE} ({me}) probes {targets}")
+    log(f"{SOURCE} ({', '.join(sorted(me))}) probes {targets}")
 
     log(lab_cmd(lab, env, "fault", "delay", "rack:d1r1", str(a.delay_us), "--dir", "up",
                 "--method", "nfqueue"))
@@ -214,7 +221,7 @@ def measure(m, lab, env, a, workdir):
     td = subprocess.Popen(["ip", "netns", "exec", host["netns"], "tcpdump", "-i", "eth0", "-n",
                            "-s", "128", "-B", "16384", "--immediate-mode",
                            "--time-stamp-precision=nano", "-Z", "root", "-w", pcap,
-                           f"tcp port {PORT} or udp port {PORT} or icmp"],
+                           f"tcp port {PORT} or udp port {PORT} or icmp or icmp6"],
                           stdout=tcpdump_log, stderr=subprocess.STDOUT)
     try:
         wait_until("tcpdump listening", lambda: "listening on" in open(tcpdump_log.name).read()
@@ -298,6 +305,8 @@ def main():
         return 0
     if not 1 <= a.seconds <= 600 or not 20 <= a.interval_ms <= 10000:
         ap.error("--seconds must be in 1..600 and --interval-ms in 20..10000")
+    if a.keep and os.path.isdir(a.keep) and os.listdir(a.keep):
+        ap.error(f"--keep {a.keep}: not empty (the agents would append to old result logs)")
     lock = open(LOCK, "a")
     log(f"waiting for {LOCK}")
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -313,11 +322,10 @@ def main():
         log(lab_cmd(lab, env, "up", topo_file).strip().splitlines()[-1])
         with open(os.path.join(workdir, "hosts.json")) as f:
             hosts = json.load(f)["hosts"]
-        m = AgentMesh(os.path.abspath(a.binary), workdir, hosts, interval_ms=a.interval_ms,
-                      ipv6=False)
+        m = AgentMesh(os.path.abspath(a.binary), workdir, hosts, interval_ms=a.interval_ms)
         m.start_server()
         res = measure(m, lab, env, a, workdir)
-        delayed = {h["ipv4"] for h in hosts if h["rack_name"] != "d1r1"}
+        delayed = {h[f] for h in hosts if h["rack_name"] != "d1r1" for f in ("ipv4", "ipv6")}
         res["delayed_targets"] = sorted(delayed)
         res["settings"] = {"seconds": a.seconds, "interval_ms": a.interval_ms,
                            "delay_us": a.delay_us, "fault": "rack:d1r1 --dir up nfqueue"}
