@@ -272,9 +272,18 @@ bool Sketch::merge_encoded(std::string_view* in) {
     sum_ += sum;
     min_ = std::min(min_, mn);
     max_ = std::max(max_, mx);
-    if (counts_.empty()) spill();
-    ensure(static_cast<int>(lo));
-    ensure(static_cast<int>(lo + static_cast<int64_t>(n) - 1));
+    const auto hi = static_cast<int>(lo + static_cast<int64_t>(n) - 1);
+    if (counts_.empty() && inline_n_ == 0) {
+      // First buckets of a merge target (queries, roll-ups): leave room on both sides, as the
+      // next tiles of the same cell usually reach a few buckets further.
+      int slack = std::max(8, static_cast<int>(n) / 4);
+      lo_ = std::max(kMinIndex, static_cast<int>(lo) - slack);
+      counts_.assign(static_cast<std::size_t>(std::min(kMaxIndex, hi + slack) - lo_ + 1), 0);
+    } else {
+      if (counts_.empty()) spill();
+      ensure(static_cast<int>(lo));
+      ensure(hi);
+    }
     uint64_t* dst = counts_.data() + (lo - lo_);
     switch (width) {
       case 1:
