@@ -12,13 +12,15 @@
 # (waits until no window is open). Prints one JSON line per server and the ratios.
 #
 #   bench/collector/compare.sh [build-dir] [seconds] [rounds]
-#   env: CONNECTIONS (8), AGENTS (1000), PEERS (2500), WARMUP (5), SKIP_FLUSH=1, SKIP_VM=1
+#   env: CONNECTIONS (8), THREADS (collector --threads, 8), AGENTS (1000), PEERS (2500), WARMUP (5),
+#        SKIP_FLUSH=1, SKIP_VM=1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 seconds=${2:-20}
 rounds=${3:-2}
 conns=${CONNECTIONS:-8}
+threads=${THREADS:-8}
 agents=${AGENTS:-1000}
 peers=${PEERS:-2500}
 warmup=${WARMUP:-5}
@@ -44,12 +46,12 @@ wait_http() {
   echo "compare.sh: $1 did not come up" >&2; exit 1
 }
 loadgen_args=(--agents "$agents" --peers "$peers" --rounds "$rounds" --connections "$conns")
-echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); seconds=$seconds rounds=$rounds connections=$conns agents=$agents peers=$peers" >&2
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); seconds=$seconds rounds=$rounds connections=$conns threads=$threads agents=$agents peers=$peers" >&2
 
 # --- pingmesh collector ---------------------------------------------------------------------
 port=$(free_port)
 "$pingmesh_bin" collector --listen "127.0.0.1:$port" --data-dir "$tmp/collector" --token t \
-  --grace 60 --log-level warn &
+  --grace 60 --threads "$threads" --log-level warn &
 pid=$!
 pids+=("$pid")
 wait_http "http://127.0.0.1:$port/healthz"
