@@ -27,6 +27,19 @@ struct Reader {
     }
     return false;
   }
+  /// A field tag as protobuf reads it: at most 5 bytes, truncated to 32 bits; field 0 invalid.
+  bool tag(uint32_t* field, uint32_t* wire) {
+    uint32_t t = 0;
+    for (int i = 0;; ++i) {
+      if (i == 5 || p >= end) return false;
+      uint8_t b = *p++;
+      t |= static_cast<uint32_t>(b & 0x7f) << (7 * i);
+      if (!(b & 0x80)) break;
+    }
+    *field = t >> 3;
+    *wire = t & 7;
+    return *field != 0;
+  }
   bool bytes(std::string_view* s) {
     uint64_t n;
     if (!varint(&n) || n > static_cast<uint64_t>(end - p)) return false;
@@ -34,11 +47,21 @@ struct Reader {
     p += n;
     return true;
   }
-  /// Skips a field of `wire_type` (unknown field, or a known number with another wire type).
-  bool skip(uint32_t wire_type) {
+  /// Skips a field of `wire_type` (unknown field, or a known number with another wire type);
+  /// a group (deprecated, still accepted by protobuf) up to its matching end tag.
+  bool skip(uint32_t wire_type, uint32_t field, int depth = 0) {
     uint64_t v;
     std::string_view s;
     switch (wire_type) {
+      case 3: {
+        if (depth > 64) return false;  // protobuf's recursion limit is 100
+        while (true) {
+          uint32_t f, w;
+          if (!tag(&f, &w)) return false;
+          if (w == 4) return f == field;
+          if (!skip(w, f, depth + 1)) return false;
+        }
+      }
       case 0:
         return varint(&v);
       case 1:
@@ -63,9 +86,8 @@ bool parse_peer(std::string_view data, PeerView* peer) {
   Reader r{reinterpret_cast<const uint8_t*>(data.data()),
            reinterpret_cast<const uint8_t*>(data.data()) + data.size()};
   while (r.p < r.end) {
-    uint64_t tag;
-    if (!r.varint(&tag) || tag > 0xffffffffu || (tag >> 3) == 0) return false;
-    auto field = static_cast<uint32_t>(tag >> 3), wire = static_cast<uint32_t>(tag & 7);
+    uint32_t field, wire;
+    if (!r.tag(&field, &wire)) return false;
     bool ok;
     std::string_view other;
     if (wire == 2 && field >= 1 && field <= 4) {
@@ -74,7 +96,7 @@ bool parse_peer(std::string_view data, PeerView* peer) {
                             : field == 4 ? &peer->rack
                                          : &other);
     } else {
-      ok = r.skip(wire);
+      ok = r.skip(wire, field);
     }
     if (!ok) return false;
   }
@@ -85,11 +107,10 @@ bool parse_result(std::string_view data, ResultView* res) {
   Reader r{reinterpret_cast<const uint8_t*>(data.data()),
            reinterpret_cast<const uint8_t*>(data.data()) + data.size()};
   while (r.p < r.end) {
-    uint64_t tag;
-    if (!r.varint(&tag) || tag > 0xffffffffu || (tag >> 3) == 0) return false;
-    auto field = static_cast<uint32_t>(tag >> 3), wire = static_cast<uint32_t>(tag & 7);
+    uint32_t field, wire;
+    if (!r.tag(&field, &wire)) return false;
     if (wire != 0 || field > 16) {
-      if (!r.skip(wire)) return false;
+      if (!r.skip(wire, field)) return false;
       continue;
     }
     uint64_t v;
@@ -184,9 +205,8 @@ bool parse_batch(std::string_view data, BatchView* out) {
   out->results.reserve(data.size() / 24);
   std::string_view s;
   while (r.p < r.end) {
-    uint64_t tag;
-    if (!r.varint(&tag) || tag > 0xffffffffu || (tag >> 3) == 0) return false;
-    auto field = static_cast<uint32_t>(tag >> 3), wire = static_cast<uint32_t>(tag & 7);
+    uint32_t field, wire;
+    if (!r.tag(&field, &wire)) return false;
     bool ok = true;
     if (wire == 2 && field >= 1 && field <= 4) {
       ok = string_field(&r, field == 1   ? &out->agent
@@ -200,7 +220,7 @@ bool parse_batch(std::string_view data, BatchView* out) {
     } else if (wire == 0 && field == 5) {
       ok = r.varint(&out->batch_id);
     } else {
-      ok = r.skip(wire);
+      ok = r.skip(wire, field);
     }
     if (!ok) return false;
   }
