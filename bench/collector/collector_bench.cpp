@@ -294,7 +294,7 @@ void BM_MatrixDc1h(benchmark::State& state) { run_query(state, false, "level=dc&
 BENCHMARK(BM_MatrixDc1h)->Unit(benchmark::kMillisecond)->MinTime(3);
 
 void BM_SeriesRackPair1h(benchmark::State& state) {
-  run_query(state, true, "scope=rack_pair&dc=dc0&src=rack3&dst=rack77&metric=p99");
+  run_query(state, true, "scope=rack_pair&dc=dc0&src=rack62&dst=rack77&metric=p99");
 }
 BENCHMARK(BM_SeriesRackPair1h)->Unit(benchmark::kMillisecond)->MinTime(3);
 

@@ -303,12 +303,15 @@ http::Response Collector::handle_series(const http::Request& req) {
   }
   std::vector<Stats> points(static_cast<std::size_t>(npoints));
   auto proto = static_cast<uint8_t>(p.protocol);
-  collect(level, {scope}, p.range.from, p.range.to, max_g, needs_sketch(p.metric),
-          [&](const Key& k, int64_t start) -> Stats* {
-            if (k.a != want.a || k.b != want.b || k.protocol != proto) return nullptr;
-            int64_t i = (start - p.range.from) / step;
-            return i >= 0 && i < npoints ? &points[static_cast<std::size_t>(i)] : nullptr;
-          });
+  const Key last{want.a, want.b, proto, 255};  // every DSCP of (a, b, protocol) sorts before
+  collect(
+      level, {scope}, p.range.from, p.range.to, max_g, needs_sketch(p.metric),
+      [&](const Key& k, int64_t start) -> Stats* {
+        if (k.a != want.a || k.b != want.b || k.protocol != proto) return nullptr;
+        int64_t i = (start - p.range.from) / step;
+        return i >= 0 && i < npoints ? &points[static_cast<std::size_t>(i)] : nullptr;
+      },
+      /*lockstep=*/false, &last);
   nlohmann::json out = {{"scope", scope_name},
                         {"src", src},
                         {"metric", std::string(to_string(p.metric))},

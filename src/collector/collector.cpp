@@ -336,7 +336,7 @@ Coverage Collector::coverage() const {
 
 void Collector::collect(Level level, const std::vector<uint32_t>& scopes, int64_t from_s,
                         int64_t to_s, int64_t max_granularity_s, bool sketch,
-                        const Target& target, bool lockstep) {
+                        const Target& target, bool lockstep, const Key* last_key) {
   auto merge_cell = [&](const Key& k, int64_t start, std::string_view* in) {
     Stats* s = target(k, start);
     if (!s) return skip_stats(in);
@@ -388,9 +388,13 @@ void Collector::collect(Level level, const std::vector<uint32_t>& scopes, int64_
       int64_t run_from = pieces[i].start_s, run_to = pieces[j - 1].start_s + g;
       for (uint32_t scope : scopes) {
         store_->read(level, scope, g, run_from, run_to, [&](int64_t start, std::string_view data) {
-          if (!decode_tile(data, [&](const Key& k, std::string_view* in) {
-                return merge_cell(k, start, in);
-              })) {
+          TileReader r(data);
+          bool ok = true;
+          while (ok && r.next()) {
+            if (last_key && *last_key < r.key()) break;  // sorted: nothing wanted further on
+            ok = merge_cell(r.key(), start, r.stats());
+          }
+          if (!ok || !r.ok()) {
             spdlog::warn("collector: malformed tile level={} scope={} g={} start={}",
                          to_string(level), scope, g, start);
           }

@@ -134,10 +134,11 @@ class Collector {
   /// Merges the aggregates of (level, scope) over [from_s, to_s) into the Stats chosen by
   /// `target`, from the store and the live windows. `sketch` = false skips sketch decoding.
   /// `lockstep` merges all the tiles of a scope cell by cell (queries filling many targets from
-  /// many tiles: each target stays in cache); otherwise tiles are decoded one after the other.
+  /// many tiles: each target stays in cache); otherwise tiles are decoded one after the other,
+  /// and, given `last_key`, only up to that key (tiles are sorted by key).
   void collect(Level level, const std::vector<uint32_t>& scopes, int64_t from_s, int64_t to_s,
                int64_t max_granularity_s, bool sketch, const Target& target,
-               bool lockstep = false);
+               bool lockstep = false, const Key* last_key = nullptr);
   /// Merges tiles (start, data) cell by cell in key order: merge_cell(key, start, stats) per cell.
   static void merge_lockstep(
       const std::vector<std::pair<int64_t, OwnedBytes>>& tiles,
