@@ -150,10 +150,13 @@ IngestCounts Aggregator::add(const BatchView& batch, int64_t now_us, int64_t acc
   std::array<Stats*, kLevels> base{};
   const std::size_t n = batch.results.size();
   const ResultView* results = batch.results.data();
-  constexpr std::size_t kAhead = 8;  // prefetch the cells of the result this far ahead
+  // Prefetch in two stages: the Stats of the result kFar ahead, then, once that Stats is in
+  // cache, the bucket the result kNear ahead will increment (a spilled sketch's array is a
+  // separate allocation: without this it is the last cache miss of the loop).
+  constexpr std::size_t kFar = 16, kNear = 8;
   for (std::size_t i = 0; i < n; ++i) {
-    if (cur && i + kAhead < n) {
-      uint32_t ahead = results[i + kAhead].peer;
+    if (cur && i + kFar < n) {
+      uint32_t ahead = results[i + kFar].peer;
       if (ahead < npeers && slots[ahead].window == cur->serial) {
         const Slot& s = slots[ahead];
         for (int l : {0, 4, 1}) {  // pair, target server, rack pair: the likely cache misses
@@ -162,6 +165,15 @@ IngestCounts Aggregator::add(const BatchView& batch, int64_t now_us, int64_t acc
           __builtin_prefetch(c + 64, 1);
           __builtin_prefetch(c + 120, 1);
         }
+      }
+    }
+    if (cur && i + kNear < n) {
+      const ResultView& a = results[i + kNear];
+      if (a.peer < npeers && slots[a.peer].window == cur->serial && a.rtt_us > 0 &&
+          a.rtt_us < Sketch::kTableUs) {
+        const Slot& s = slots[a.peer];
+        int index = Sketch::index_of_us(a.rtt_us);
+        for (int l : {0, 4, 1}) base[l][s.cells[l]].rtt.prefetch_bucket(index);
       }
     }
     const ResultView& r = results[i];

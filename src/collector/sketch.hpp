@@ -58,6 +58,11 @@ class Sketch {
       add_index(index, 1);
     }
   }
+  /// Hints the CPU to fetch the bucket `index` would increment (hot path, see Aggregator).
+  void prefetch_bucket(int index) const {
+    auto off = static_cast<std::size_t>(index - lo_);
+    if (off < counts_.size()) __builtin_prefetch(counts_.data() + off, 1);
+  }
   /// Merges another sketch into this one.
   void merge(const Sketch& other);
   /// Quantile q in [0, 1] (us), clamped to [min, max]; 0 when empty.
