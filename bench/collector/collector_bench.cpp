@@ -163,6 +163,7 @@ void BM_IngestWithWal(benchmark::State& state) {
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     state.counters["total_results/s"] = static_cast<double>(accepted.load()) / wall;
     coll.reset();
+    fs::remove_all(temp_dir("ingest"));
   }
 }
 BENCHMARK(BM_IngestWithWal)
