@@ -10,7 +10,7 @@ BUILD_PKGS=(
   libpugixml-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-# Tools used by tests and the lab: network namespaces, nftables, packet capture, HTTP load.
+# Tools used by tests and the lab ('lab': build + these, for scripts/demo.sh): network namespaces, nftables, packet capture, HTTP load.
 TEST_PKGS=(
   curl python3 iproute2 iputils-ping ethtool nftables iptables procps psmisc tcpdump
   libnetfilter-queue-dev libmnl-dev
@@ -24,8 +24,9 @@ PEER_PKGS=(
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
   build) ;;
+  lab) want+=("${TEST_PKGS[@]}") ;;
   test|all) want+=("${TEST_PKGS[@]}" "${PEER_PKGS[@]}") ;;
-  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|lab|test]" >&2; exit 2 ;;
 esac
 
 # Node.js builds the web UI; any Node >= 18 with npm will do (Debian's, or one already present).
