@@ -7,8 +7,11 @@ CIDR, servers created by the agents' heartbeats).
 Asserts: healthy -> every server alive and placed in its rack, DC and rack matrices filled (TCP,
 UDP, ICMP) with plausible RTTs, no alert; 5 % loss on one rack uplink (lab fault) -> an alert
 naming that rack fires within 60 s, loss on its row and column only; undo -> that alert is
-resolved; a black hole between two hosts -> that pair (both ways), and only it, shows loss;
-5 % loss on one spine -> an alert naming dc1's spine layer within 60 s. Needs root and network
+resolved; a black hole between two hosts -> that pair (both ways), and only it, shows loss, and
+no ToR is blamed for it; at the same time every host of d1r1 black-holed towards one peer each
+-> a tor_black_hole alert naming d1r1 (and no other rack) within 60 s; 5 % loss on one spine ->
+an alert naming dc1's spine layer within 60 s; kill switch (ctl stop) -> every agent's probe
+counter frozen within a pull interval, resume -> they grow again. Needs root and network
 namespaces; prints "SKIPPED: <reason>" otherwise. Bounded (~3 min); the lab is torn down and
 every process started here is killed by PID at the end.
 
@@ -33,6 +36,7 @@ LAB_TOPOLOGY = {"dcs": 2, "racks_per_dc": 3, "hosts_per_rack": 2, "spines_per_dc
                 "inter_dc_delay_us": 500}
 FAULT_RACK = "d1r2"      # in dc1, the switch-mode DC
 BLACKHOLE = ("d2r1h1", "d2r3h2")  # in dc2, the rack-mode DC
+TOR_BLACKHOLE_RACK = "d1r1"  # in dc1: every host of it black-holed towards one peer each
 PROTOCOLS = ["tcp", "udp", "icmp"]
 PROBES = [{"protocol": "tcp", "port": 9001}, {"protocol": "udp", "port": 9001},
           {"protocol": "icmp"}]
@@ -215,9 +219,24 @@ def run(m, lab, env, started):
 
     a, b = BLACKHOLE
     ra, rb = (next(h["rack_name"] for h in m.hosts if h["name"] == x) for x in (a, b))
-    log(f"--- fault: black hole {a} <-> {b}")
+    log(f"--- fault: black hole {a} <-> {b}; ToR black hole: every host of {TOR_BLACKHOLE_RACK}"
+        " towards one of its intra-DC peers")
     log(lab_cmd(lab, env, "fault", "blackhole", a, b))
+    for src, dst in tor_blackhole_plan(m, TOR_BLACKHOLE_RACK):
+        log(lab_cmd(lab, env, "fault", "blackhole", src, dst))
     since = time.time()  # snapped down to the minute by the collector: healthy probes dilute
+    t3 = time.monotonic()
+
+    def tor_verdict():
+        al = [x for x in m.active_alerts() if (x.get("labels") or {}).get("kind") in
+              ("tor_black_hole", "fabric_black_hole")]
+        wrong = [x["labels"] for x in al if x["labels"].get("rack") != TOR_BLACKHOLE_RACK]
+        if wrong:  # the single pair must not blame a ToR, the destination racks neither
+            raise Failure(f"black-hole verdict on the wrong component: {wrong}")
+        return [x for x in al if x.get("state") == "firing"] or "no tor_black_hole alert yet"
+    al = wait_until(f"a tor_black_hole alert naming {TOR_BLACKHOLE_RACK}", tor_verdict, 60, 2.0)
+    log(f"after {time.monotonic() - t3:.0f}s: {al[0]['labels'].get('component')}: "
+        f"{(al[0].get('annotations') or {}).get('summary')}")
 
     def only_the_pair():
         wrong = []
@@ -235,6 +254,7 @@ def run(m, lab, env, started):
         return not wrong or "; ".join(wrong)
     wait_until("the black-holed pair to show the loss", only_the_pair, 75, 3.0)
     log(f"server matrices: UDP loss > 50 % on exactly {a}<->{b}")
+    tor_verdict()  # still only the ToR, nothing blamed for the single pair
     lab_cmd(lab, env, "undo", "all")
 
     log("--- fault: 5 % loss on spine d1s1 (every rack pair of dc1 degrades)")
@@ -251,6 +271,28 @@ def run(m, lab, env, started):
     log(f"after {time.monotonic() - t2:.0f}s: {al[0]['labels']}: "
         f"{(al[0].get('annotations') or {}).get('summary')}")
     lab_cmd(lab, env, "undo", "all")
+
+
+def tor_blackhole_plan(m, rack):
+    """(src, dst) pairs black-holing every host of `rack` towards one peer it probes in another
+    rack of its DC, each destination in a different rack: the rack scores 1.0 for the ToR
+    black-hole detector, every destination rack has a single server with the symptom."""
+    names = {h["ipv4"]: h for h in m.hosts}
+    mine = sorted(h["name"] for h in m.hosts if h["rack_name"] == rack)
+    used, plan = set(), []
+    for name in mine:
+        pl = get_json(f"{m.url}/api/v1/pinglist/{name}?format=json")
+        peers = sorted({names[p["addr"]]["name"] for p in pl["peers"] if p["addr"] in names})
+        pick = next((p for p in peers if names_rack_of(m, p) not in (rack, *used)
+                     and p.startswith(rack[:2])), None)
+        check(pick, f"{name} probes no peer in an unused rack of its DC: {peers}")
+        used.add(names_rack_of(m, pick))
+        plan.append((name, pick))
+    return plan
+
+
+def names_rack_of(m, name):
+    return next(h["rack_name"] for h in m.hosts if h["name"] == name)
 
 
 def main():
