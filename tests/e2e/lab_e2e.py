@@ -10,8 +10,7 @@ naming that rack fires within 60 s, loss on its row and column only; undo -> tha
 resolved; a black hole between two hosts -> that pair (both ways), and only it, shows loss, and
 no ToR is blamed for it; at the same time every host of d1r1 black-holed towards one peer each
 -> a tor_black_hole alert naming d1r1 (and no other rack) within 60 s; 5 % loss on one spine ->
-an alert naming dc1's spine layer within 60 s; kill switch (ctl stop) -> every agent's probe
-counter frozen within a pull interval, resume -> they grow again. Needs root and network
+an alert naming dc1's spine layer within 60 s. Needs root and network
 namespaces; prints "SKIPPED: <reason>" otherwise. Bounded (~3 min); the lab is torn down and
 every process started here is killed by PID at the end.
 
