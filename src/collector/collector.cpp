@@ -244,6 +244,7 @@ void Collector::flush() {
       flushed_until_ = watermark;
       complete_until_[3] = watermark;
     }
+    if (options_.on_window_stored) options_.on_window_stored(w, names_);
   }
   // Nothing left in flight: empty windows up to open_from are complete too.
   if (open_from > flushed_until_.load()) {

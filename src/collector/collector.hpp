@@ -61,6 +61,10 @@ struct CollectorOptions {
   /// Called with every batch once it is durable (after the WAL append), on the ingesting thread;
   /// the analyzer observes results through it. Must be cheap and thread-safe.
   std::function<void(const v1::ResultBatch& batch, int64_t now_us)> on_accepted;
+  /// Called on the background thread with each closed window once it is stored (oldest first),
+  /// and the dictionary its ids refer to; the remote-write exporter hooks in here. The window is
+  /// no longer changed. Must not block.
+  std::function<void(std::shared_ptr<const Window> window, const Names& names)> on_window_stored;
 };
 
 /// Outcome of one ingest call.
