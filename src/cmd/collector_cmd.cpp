@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cmd/commands.hpp"
+#include "cmd/config_flags.hpp"
 #include "collector/collector.hpp"
 #include "common/http.hpp"
 #include "common/log.hpp"
@@ -32,6 +33,8 @@ struct CollectorConfig {
   std::string retention_day = "730d";
   int64_t grace_s = 120;
   bool no_fsync = false;
+  std::string config_file;
+  RemoteWriteFlags remote_write;
 };
 
 /// Parses "90", "90s", "15m", "12h", "14d" into seconds; throws naming the flag.
@@ -72,7 +75,7 @@ std::pair<std::string, uint16_t> parse_listen(const std::string& s) {
   return {host, static_cast<uint16_t>(port)};
 }
 
-int run_collector(const CollectorConfig& cfg) {
+int run_collector(const CollectorConfig& cfg, const collector::RemoteWriteOptions& rw_options) {
   log::init(cfg.log_level);
   auto [host, port] = parse_listen(cfg.listen);
   collector::CollectorOptions options;
@@ -96,6 +99,19 @@ int run_collector(const CollectorConfig& cfg) {
 
   metrics::Registry registry;
   metrics::register_process_metrics(registry);
+  // Declared before the collector: stopped after the collector's last flush, destroyed after it.
+  std::unique_ptr<collector::RemoteWriter> remote_write;
+  if (!rw_options.url.empty()) {
+    remote_write = std::make_unique<collector::RemoteWriter>(rw_options, &registry);
+    options.on_window_stored = [rw = remote_write.get(), window_s = options.windows.window_s](
+                                   std::shared_ptr<const collector::Window> w,
+                                   const collector::Names& names) {
+      rw->on_window(std::move(w), window_s, &names);
+    };
+    spdlog::info("collector: remote write to {} ({} series{})", rw_options.url,
+                 rw_options.pairs ? "DC-pair, rack-pair and server-pair" : "DC-pair and rack-pair",
+                 rw_options.external_labels.empty() ? "" : ", with external labels");
+  }
   collector::Collector coll(options, &registry, nullptr);
   http::Router router;
   coll.register_routes(router);
@@ -124,6 +140,7 @@ int run_collector(const CollectorConfig& cfg) {
   spdlog::info("collector: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();
   coll.stop();
+  if (remote_write) remote_write->stop();
   spdlog::info("collector: stopped");
   return 0;
 }
@@ -164,7 +181,19 @@ void add_collector_command(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   cmd->add_flag("--no-fsync", cfg->no_fsync,
                 "Acknowledge batches without fdatasync (benchmarks; loses data on power failure)");
-  cmd->callback([cfg, run] { *run = [cfg] { return run_collector(*cfg); }; });
+  cmd->add_option("--config", cfg->config_file,
+                  "YAML file with any of these flags as keys (e.g. 'grace: 120'); flags win")
+      ->check(CLI::ExistingFile);
+  add_remote_write_flags(cmd, &cfg->remote_write);
+  cmd->callback([cfg, run, cmd] {
+    *run = [cfg, cmd] {
+      auto cmdline = given_remote_write_keys(cmd);
+      if (!cfg->config_file.empty()) load_yaml_flags(cmd, cfg->config_file);
+      collector::RemoteWriteOptions rw;
+      finish_remote_write_options(cmd, cfg->remote_write, cmdline, &rw);
+      return run_collector(*cfg, rw);
+    };
+  });
 }
 
 }  // namespace pingmesh::cmd

@@ -19,6 +19,7 @@
 
 #include "cmd/commands.hpp"
 #include "collector/collector.hpp"
+#include "cmd/config_flags.hpp"
 #include "common/http.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
@@ -122,7 +123,7 @@ class Periodic {
   std::thread thread_;
 };
 
-int run_server(controller::ServerConfig cfg) {
+int run_server(controller::ServerConfig cfg, const collector::RemoteWriteOptions& rw_options) {
   log::init(cfg.log_level);
   controller::check_server_config(cfg);
   auto listen = controller::parse_listen(cfg.listen);
@@ -193,10 +194,23 @@ int run_server(controller::ServerConfig cfg) {
     analyzer.observe(batch, now_us / 1000);
   };
 #endif
-  collector::Collector collector(collector_options, &registry, [&pinglists](std::string_view name) {
-    auto plan = pinglists.plan();
-    return plan != nullptr && plan->index.count(name) > 0;
-  });
+  // Declared before the collector: stopped after the collector's last flush, destroyed after it.
+  std::unique_ptr<collector::RemoteWriter> remote_write;
+  if (!rw_options.url.empty()) {
+    remote_write = std::make_unique<collector::RemoteWriter>(rw_options, &registry);
+    collector_options.on_window_stored =
+        [rw = remote_write.get(), window_s = collector_options.windows.window_s](
+            std::shared_ptr<const collector::Window> w, const collector::Names& names) {
+          rw->on_window(std::move(w), window_s, &names);
+        };
+    spdlog::info("server: remote write to {} ({} series)", rw_options.url,
+                 rw_options.pairs ? "DC-pair, rack-pair and server-pair" : "DC-pair and rack-pair");
+  }
+  collector::Collector collector(
+      collector_options, &registry, [&pinglists](std::string_view name) {
+        auto plan = pinglists.plan();
+        return plan != nullptr && plan->index.count(name) > 0;
+      });
 
   std::vector<controller::RoutePart> parts;
   parts.push_back({[&api](http::Router& r) { api.add_routes(r); }, nullptr});
@@ -268,6 +282,7 @@ int run_server(controller::ServerConfig cfg) {
   analyzer.stop();
 #endif
   collector.stop();
+  if (remote_write) remote_write->stop();
   topology.stop();
   spdlog::info("server: stopped");
   return 0;
@@ -338,21 +353,32 @@ void add_server_command(CLI::App& app, std::function<int()>* run) {
                   "At most this many resolved alerts are kept (the oldest go first)")
       ->capture_default_str();
 
-  cmd->callback([run, cfg, config_file, cmd] {
-    *run = [cfg, config_file, cmd] {
+  auto rw_flags = std::make_shared<RemoteWriteFlags>();
+  add_remote_write_flags(cmd, rw_flags.get());
+
+  cmd->callback([run, cfg, config_file, cmd, rw_flags] {
+    *run = [cfg, config_file, cmd, rw_flags] {
       controller::ServerConfig c = *cfg;
       std::set<std::string> given;
       for (const auto& key : controller::server_config_keys()) {
         if (cmd->count("--" + key) > 0) given.insert(key);
       }
-      if (!config_file->empty()) controller::load_server_config(*config_file, &c, given);
+      auto rw_given = given_remote_write_keys(cmd);
+      given.insert(rw_given.begin(), rw_given.end());
+      collector::RemoteWriteOptions rw;
+      controller::ExtraConfigKeys extra{
+          collector::remote_write_keys(), [&rw](const std::string& k, const std::string& v) {
+            collector::set_remote_write_option(&rw, k, v);
+          }};
+      if (!config_file->empty()) controller::load_server_config(*config_file, &c, given, &extra);
       auto env = [&](const char* name, const char* key, std::string* out) {
         const char* v = std::getenv(name);
         if (v != nullptr && *v != '\0' && !given.contains(key)) *out = v;
       };
       env("PINGMESH_ADMIN_TOKEN", "admin-token", &c.admin_token);
       env("PINGMESH_AGENT_TOKEN", "agent-token", &c.agent_token);
-      return run_server(std::move(c));
+      finish_remote_write_options(cmd, *rw_flags, rw_given, &rw);
+      return run_server(std::move(c), rw);
     };
   });
 }

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -47,7 +48,7 @@ const std::set<std::string>& server_config_keys() {
 }
 
 void load_server_config(const std::string& path, ServerConfig* config,
-                        const std::set<std::string>& skip) {
+                        const std::set<std::string>& skip, const ExtraConfigKeys* extra) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot read the config file");
   std::stringstream text;
@@ -60,19 +61,42 @@ void load_server_config(const std::string& path, ServerConfig* config,
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) throw at(path, root.Mark(), "the config file must be a mapping of keys");
+  std::string extra_list;
+  if (extra != nullptr) {
+    for (const auto& k : extra->keys) extra_list += ", " + k;
+  }
   for (const auto& kv : root) {
     std::string key = kv.first.Scalar();
     for (auto& c : key) {
       if (c == '_') c = '-';
     }
     const YAML::Node& v = kv.second;
+    if (extra != nullptr &&
+        std::find(extra->keys.begin(), extra->keys.end(), key) != extra->keys.end()) {
+      if (skip.contains(key)) continue;
+      auto apply = [&](const YAML::Node& item) {
+        if (!item.IsScalar()) throw at(path, item.Mark(), key + ": must be a single value");
+        try {
+          extra->apply(key, item.Scalar());
+        } catch (const std::invalid_argument& e) {
+          throw at(path, item.Mark(), e.what());
+        }
+      };
+      if (v.IsSequence()) {
+        for (const auto& item : v) apply(item);
+      } else {
+        apply(v);
+      }
+      continue;
+    }
     if (!server_config_keys().contains(key)) {
       throw at(path, kv.first.Mark(),
                "unknown key '" + kv.first.Scalar() +
                    "' (known: listen, db, admin-token, agent-token, threads, log-level, "
                    "min-interval-ms, import, max-body-bytes, heartbeat-interval-s, data-dir, "
                    "web-dir, alert-rules, webhook, alertmanager, alert-history-days, "
-                   "alert-history-max)");
+                   "alert-history-max" +
+                   extra_list + ")");
     }
     if (!v.IsScalar()) throw at(path, v.Mark(), key + ": must be a single value");
     if (skip.contains(key)) continue;

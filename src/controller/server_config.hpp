@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -41,11 +42,21 @@ struct ServerConfig {
 /// The keys a config file may hold.
 const std::set<std::string>& server_config_keys();
 
+/// Keys of a later stage that the server's file may also hold (the collector's remote-write-*
+/// keys): the controller does not link those stages, so the server command passes them in.
+/// `apply(key, value)` takes one scalar (a sequence applies each element in order) and throws
+/// std::invalid_argument for a bad value.
+struct ExtraConfigKeys {
+  std::vector<std::string> keys;
+  std::function<void(const std::string& key, const std::string& value)> apply;
+};
+
 /// Reads the YAML file at `path` into `config`, leaving out the keys in `skip` (given as flags).
 /// Throws std::runtime_error "PATH:LINE: message" for an unknown key, a bad value or a syntax
 /// error, and "PATH: ..." when the file cannot be read.
 void load_server_config(const std::string& path, ServerConfig* config,
-                        const std::set<std::string>& skip = {});
+                        const std::set<std::string>& skip = {},
+                        const ExtraConfigKeys* extra = nullptr);
 
 /// Checks the values (port range, thread count, interval floor, ...). Throws
 /// std::invalid_argument naming the key.

@@ -57,6 +57,46 @@ TEST(ServerConfig, ErrorsNameFileAndLine) {
   EXPECT_THROW(load_server_config("/nonexistent/pingmesh.yaml", &c), std::runtime_error);
 }
 
+TEST(ServerConfig, ExtraKeysOfLaterStagesWithLines) {
+  std::vector<std::pair<std::string, std::string>> got;
+  ExtraConfigKeys extra{{"remote-write-url", "remote-write-label"},
+                        [&](const std::string& k, const std::string& v) {
+                          if (v == "bad") throw std::invalid_argument(k + ": is bad");
+                          got.emplace_back(k, v);
+                        }};
+  auto path = write_temp(
+      "db: a.db\nremote_write_url: http://x/api/v1/write\n"
+      "remote-write-label: [cluster=a, env=b]\n");
+  ServerConfig c;
+  load_server_config(path, &c, {}, &extra);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0],
+            (std::pair<std::string, std::string>{"remote-write-url", "http://x/api/v1/write"}));
+  EXPECT_EQ(got[2].second, "env=b");
+  got.clear();
+  load_server_config(path, &c, {"remote-write-url"}, &extra);  // given as a flag
+  EXPECT_EQ(got.size(), 2u);
+  std::filesystem::remove(path);
+
+  path = write_temp("db: a.db\n\nremote-write-url: bad\n");
+  try {
+    load_server_config(path, &c, {}, &extra);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ":3: remote-write-url: is bad");
+  }
+  std::filesystem::remove(path);
+  path = write_temp("remote-write-urls: x\n");
+  try {
+    load_server_config(path, &c, {}, &extra);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown key 'remote-write-urls'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("remote-write-label)"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
 TEST(ServerConfig, ParsesListenAddresses) {
   EXPECT_EQ(parse_listen("127.0.0.1:9000").port, 9000);
   EXPECT_EQ(parse_listen("[::1]:0").host, "::1");
