@@ -189,6 +189,7 @@ int run_server(controller::ServerConfig cfg, const collector::RemoteWriteOptions
   collector::CollectorOptions collector_options;
   collector_options.data_dir = cfg.data_dir;
   collector_options.agent_token = cfg.agent_token;
+  collector_options.windows.grace_s = cfg.grace_s;
 #ifdef PINGMESH_HAVE_ANALYZE
   collector_options.on_accepted = [&analyzer](const v1::ResultBatch& batch, int64_t now_us) {
     analyzer.observe(batch, now_us / 1000);
@@ -351,6 +352,10 @@ void add_server_command(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   cmd->add_option("--alert-history-max", cfg->alert_history_max,
                   "At most this many resolved alerts are kept (the oldest go first)")
+      ->capture_default_str();
+  cmd->add_option("--grace", cfg->grace_s,
+                  "Seconds a 1-minute window keeps accepting late results after it ends; it is\n"
+                  "then stored in the data dir and exported (remote write)")
       ->capture_default_str();
 
   auto rw_flags = std::make_shared<RemoteWriteFlags>();

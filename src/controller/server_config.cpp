@@ -43,7 +43,7 @@ const std::set<std::string>& server_config_keys() {
                                           "data-dir",         "web-dir",
                                           "alert-rules",      "webhook",
                                           "alertmanager",     "alert-history-days",
-                                          "alert-history-max"};
+                                          "alert-history-max", "grace"};
   return keys;
 }
 
@@ -95,7 +95,7 @@ void load_server_config(const std::string& path, ServerConfig* config,
                    "' (known: listen, db, admin-token, agent-token, threads, log-level, "
                    "min-interval-ms, import, max-body-bytes, heartbeat-interval-s, data-dir, "
                    "web-dir, alert-rules, webhook, alertmanager, alert-history-days, "
-                   "alert-history-max" +
+                   "alert-history-max, grace" +
                    extra_list + ")");
     }
     if (!v.IsScalar()) throw at(path, v.Mark(), key + ": must be a single value");
@@ -144,6 +144,8 @@ void load_server_config(const std::string& path, ServerConfig* config,
       config->alert_history_days = integer<uint32_t>(path, key, v, 1, 36500);
     } else if (key == "alert-history-max") {
       config->alert_history_max = integer<uint32_t>(path, key, v, 1, 100000000);
+    } else if (key == "grace") {
+      config->grace_s = integer<uint32_t>(path, key, v, 1, 86400);
     }
   }
 }
@@ -166,6 +168,9 @@ void check_server_config(const ServerConfig& config) {
   }
   if (config.alert_history_max < 1 || config.alert_history_max > 100000000) {
     throw std::invalid_argument("alert-history-max: must be in 1..100000000");
+  }
+  if (config.grace_s < 1 || config.grace_s > 86400) {
+    throw std::invalid_argument("grace: must be in 1..86400");
   }
 }
 

@@ -37,6 +37,7 @@ struct ServerConfig {
   std::vector<std::string> alertmanagers;  ///< Alertmanager base URLs
   uint32_t alert_history_days = 90;     ///< resolved alerts kept this long (data-dir/analyzer.db)
   uint32_t alert_history_max = 100000;  ///< and at most this many
+  uint32_t grace_s = 120;  ///< collector: a 1-minute window accepts results this long after its end
 };
 
 /// The keys a config file may hold.

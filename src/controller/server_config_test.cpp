@@ -21,7 +21,7 @@ std::string write_temp(const std::string& text) {
 TEST(ServerConfig, ReadsKeysAndLetsFlagsWin) {
   auto path = write_temp(
       "listen: \"[::1]:9100\"\ndb: /tmp/x.db\nadmin_token: s3cret\nthreads: 4\n"
-      "min-interval-ms: 1000\nlog-level: debug\n");
+      "min-interval-ms: 1000\nlog-level: debug\ngrace: 15\n");
   ServerConfig c;
   load_server_config(path, &c, {"db"});
   EXPECT_EQ(c.listen, "[::1]:9100");
@@ -30,6 +30,7 @@ TEST(ServerConfig, ReadsKeysAndLetsFlagsWin) {
   EXPECT_EQ(c.threads, 4);
   EXPECT_EQ(c.min_interval_ms, 1000u);
   EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.grace_s, 15u);
   check_server_config(c);
   std::filesystem::remove(path);
 }
@@ -51,6 +52,7 @@ TEST(ServerConfig, ErrorsNameFileAndLine) {
   expect_error("db: a\nthreads: 0\n", "2: threads");
   expect_error("listen: nowhere\n", "1: listen:");
   expect_error("log-level: loud\n", "1: log-level");
+  expect_error("db: a\ngrace: 0\n", "2: grace");
   expect_error("db: [a\n", "");
   expect_error("- a\n- b\n", "1: the config file must be a mapping");
   ServerConfig c;
