@@ -15,6 +15,7 @@
 
 #include "batches.hpp"
 #include "collector/collector.hpp"
+#include "collector/remote_write.hpp"
 #include "common/router.hpp"
 
 namespace pc = pingmesh::collector;
@@ -77,6 +78,53 @@ void BM_DecodeAggregate(benchmark::State& state) {
   state.counters["live_aggregates"] = static_cast<double>(agg.cell_count());
 }
 BENCHMARK(BM_DecodeAggregate)->Arg(500)->Arg(2500)->Unit(benchmark::kMicrosecond);
+
+/// Remote-write export of one closed window, as the exporter's thread does it: map the window's
+/// aggregates to samples (SeriesMapper, counters tracked across windows), encode WriteRequests of
+/// 5,000 samples and snappy-compress them. 4,000 servers (4 DCs x 25 racks) x 100 peers over TCP;
+/// arg 0: DC-pair and rack-pair series (the default), arg 1: server pairs too
+/// (--remote-write-pairs). The HTTP POST is not included.
+void BM_RemoteWriteExport(benchmark::State& state) {
+  const bool pairs = state.range(0) != 0;
+  const int agents = 4000, peers = 100;
+  auto batches = make_batches(agents, peers, kStart + 10, 7);
+  pc::Names names;
+  pc::Aggregator agg({.window_s = 60, .grace_s = 3600}, &names);
+  pc::DecodedBatch decoded;
+  std::string error;
+  for (const auto& b : batches) {
+    if (decoded.decode(b, pc::BodyFormat::kSnappy, &error)) {
+      agg.add(decoded.view, (kStart + 30) * 1'000'000);
+    }
+  }
+  auto windows = agg.close_all();
+  if (windows.size() != 1) {
+    state.SkipWithError("expected one window");
+    return;
+  }
+  pc::SeriesMapper mapper(pairs, {{"cluster", "bench"}});
+  pc::WriteRequestEncoder encoder;
+  int64_t samples = 0, bytes = 0;
+  for (auto _ : state) {
+    auto flush = [&] {
+      auto z = pc::snappy_compress(encoder.take());
+      bytes += static_cast<int64_t>(z.size());
+      benchmark::DoNotOptimize(z);
+    };
+    samples += static_cast<int64_t>(
+        mapper.map(*windows.front(), 60, names, [&](auto labels, double v, int64_t ts) {
+          encoder.add(labels, v, ts);
+          if (encoder.samples() >= 5000) flush();
+        }));
+    if (encoder.samples() > 0) flush();
+  }
+  state.counters["samples/window"] =
+      static_cast<double>(samples) / static_cast<double>(state.iterations());
+  state.counters["ns/sample"] = benchmark::Counter(
+      static_cast<double>(samples), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["bytes/sample"] = static_cast<double>(bytes) / static_cast<double>(samples);
+}
+BENCHMARK(BM_RemoteWriteExport)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 /// Decode only (snappy + the wire parser): the share of the pure path spent decoding.
 void BM_Decode(benchmark::State& state) {
