@@ -10,6 +10,7 @@ usage: loopback_e2e.py --binary PATH [--workdir DIR] [--keep]
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -219,6 +220,9 @@ def run_loopback(m, started):
 
 
 def run_ui(m, started, web_dir, artifacts):
+    """The browser e2e (web/tests/e2e/ui.e2e.mjs) in two groups: `healthy` on the whole mesh, then
+    `fault` after one agent is stopped (a real server_down verdict and its alerts), then the mock
+    server's shapes against this real server (web/tests/check-mock.mjs)."""
     m.import_topology()
     m.start_agents()
     heartbeats_and_pinglists(m)
@@ -227,8 +231,39 @@ def run_ui(m, started, web_dir, artifacts):
     env = dict(os.environ, PINGMESH_URL=m.url, PINGMESH_ARTIFACTS=artifacts,
                PINGMESH_TOKEN=ADMIN_TOKEN)
     log(f"web e2e: PINGMESH_URL={m.url} PINGMESH_ARTIFACTS={artifacts}")
-    r = subprocess.run(["node", "tests/e2e/ui.e2e.mjs"], cwd=web_dir, env=env, timeout=240)
-    check(r.returncode == 0, f"web e2e failed (exit {r.returncode})")
+
+    def node(*args, **extra):
+        return subprocess.run(["node", *args], cwd=web_dir, env=dict(env, **extra),
+                              timeout=300).returncode
+    step("web e2e, healthy mesh")
+    rc = node("tests/e2e/ui.e2e.mjs", E2E_GROUP="healthy")
+    check(rc == 0, f"web e2e (healthy) failed (exit {rc})")
+
+    step("stop one agent: a real fault")
+    down = m.servers()[-1]["name"]
+    # Liveness down to its minimum so that the agents page shows the stopped agent silent soon.
+    st, text = http("PATCH", m.url + "/api/v1/settings", {"liveness_timeout_s": 5},
+                    token=ADMIN_TOKEN)
+    check(st == 200, f"PATCH /api/v1/settings: HTTP {st}: {text[:300]}")
+    p = m.agents.pop(down)
+    p.send_signal(signal.SIGTERM)
+    p.wait(10)
+    log(f"agent {down} stopped (pid {p.pid})")
+
+    def verdict():
+        vs = get_json(m.url + "/api/v1/verdicts?active=true")["verdicts"]
+        hit = [v for v in vs if v.get("component") == f"server:{down}"]
+        return hit[0] if hit else f"verdicts {[v.get('component') for v in vs]}"
+    v = wait_until(f"a verdict on server:{down}", verdict, 60, 1.0)
+    log(f"verdict: {v.get('kind')} {v.get('component')} {v.get('summary')}")
+    step("web e2e, one agent down")
+    rc = node("tests/e2e/ui.e2e.mjs", E2E_GROUP="fault", PINGMESH_DOWN_SERVER=down)
+    check(rc == 0, f"web e2e (fault) failed (exit {rc})")
+
+    step("mock server shapes against the real server")
+    rc = node("tests/check-mock.mjs", "--real", m.url, "--out",
+              os.path.join(artifacts, "real-api.json"), "--require-alerts")
+    check(rc == 0, "the mock server's responses differ from the real server's (see DIFF lines)")
 
 
 def main():

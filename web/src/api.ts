@@ -116,27 +116,68 @@ export interface Series {
   unit: Unit;
 }
 
+/**
+ * A localized fault (GET /api/v1/verdicts). `component` is the canonical id alerts refer to:
+ * "server:<name>", "rack:<dc>/<rack>", "spine_layer:<dc>", "spine:<dc>/<spine>", "dc:<dc>",
+ * "inter_dc:<a>~<b>".
+ */
 export interface Verdict {
-  component: string;
   kind: string;
+  component_type: string;
+  component: string;
+  dc: string;
+  peer_dc?: string;
+  rack?: string;
+  server?: string;
   confidence: number;
-  evidence: unknown[];
-}
-
-export interface Alert {
-  id: string;
-  rule: string;
-  state: "pending" | "firing" | "resolved";
-  severity: string;
-  scope: Record<string, string>;
-  started_at: number;
-  resolved_at: number | null;
   summary: string;
-  verdict: Verdict | null;
+  evidence: Record<string, unknown>;
+  first_ms: number;
+  last_ms: number;
+  active: boolean;
 }
 
-/** Alert rules are edited as JSON objects: their schema belongs to the analyzer. */
-export type AlertRule = { name: string } & Record<string, unknown>;
+/** One alert (GET /api/v1/alerts): a rule, or a localized fault, for one instance. */
+export interface Alert {
+  id: number;
+  rule: string;
+  fingerprint: string;
+  /** The rule's scope (global, dc, dc_pair, rack, rack_pair, server) or the component type. */
+  scope: string;
+  state: "pending" | "firing" | "resolved";
+  /** alertname, severity, rule, and the instance's labels (dc, src_dc, rack, server, ...). */
+  labels: Record<string, string>;
+  /** summary, description */
+  annotations: Record<string, string>;
+  active_since_ms: number;
+  fired_ms: number | null;
+  resolved_ms: number | null;
+  updated_ms: number;
+  value: number | null;
+  threshold: number;
+  samples: number;
+  /** Components of the verdicts that explain the alert (see Verdict.component). */
+  verdicts: string[];
+}
+
+/** An alert rule as the analyzer stores it (src/analyze/rules.hpp). */
+export interface AlertRule {
+  name: string;
+  description: string;
+  scope: "global" | "dc" | "dc_pair" | "rack" | "rack_pair" | "server";
+  metric: "p50" | "p99" | "p999" | "loss" | "failure_rate" | "no_data";
+  /** milliseconds for p50/p99/p999, a ratio for loss/failure_rate; unused for no_data */
+  threshold: number;
+  protocol: ProbeProtocol;
+  window_s: number;
+  for_s: number;
+  severity: string;
+  labels: Record<string, string>;
+  match: Record<string, string>;
+  min_samples: number;
+  min_events: number;
+  enabled: boolean;
+}
 
 // ---- errors and auth ------------------------------------------------------------------------
 
@@ -287,8 +328,11 @@ export const api = {
 
   // ---- analyzer -----------------------------------------------------------------------------
 
-  alerts: () => get<List<Alert> | { items: Alert[] }>(`${V1}/alerts`),
-  alertRules: () => get<{ items: AlertRule[] }>(`${V1}/alert-rules`),
+  alerts: (p?: { state?: "pending" | "firing" | "resolved" | "active"; limit?: number }) =>
+    get<{ alerts: Alert[] }>(`${V1}/alerts`, p),
+  verdicts: (p?: { active?: boolean }) =>
+    get<{ verdicts: Verdict[] }>(`${V1}/verdicts`, p?.active ? { active: "true" } : undefined),
+  alertRules: () => get<{ rules: AlertRule[] }>(`${V1}/alert-rules`),
   createAlertRule: (r: AlertRule) => write<AlertRule>("POST", `${V1}/alert-rules`, r),
   putAlertRule: (name: string, r: AlertRule) =>
     write<AlertRule>("PUT", `${V1}/alert-rules/${enc(name)}`, r),

@@ -8,7 +8,7 @@ import { h } from "./dom";
 
 export type FieldSpec =
   | { key: string; label: string; type: "text"; help?: string; lockOnEdit?: boolean }
-  | { key: string; label: string; type: "number"; help?: string; step?: number; optional?: boolean }
+  | { key: string; label: string; type: "number"; help?: string; step?: number | "any"; optional?: boolean }
   | { key: string; label: string; type: "select"; options: readonly string[]; help?: string }
   | { key: string; label: string; type: "bool"; help?: string }
   | { key: string; label: string; type: "lines"; help?: string }

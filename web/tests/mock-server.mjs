@@ -1,14 +1,21 @@
-// A small stand-in for `pingmesh server` while the real one is being built: serves web/dist and
-// the API shapes the UI uses (docs/UI.md), with synthetic, deterministic data. Loopback only.
+// A stand-in for `pingmesh server` for UI work without a mesh: serves web/dist and the API the UI
+// reads, with synthetic, deterministic data (a "red cross" rack, a "white cross" rack, a DC of
+// 2,000 servers). Loopback only. Its responses have the real server's shapes: the unit test
+// tests/unit/mock-shapes.test.ts compares them with responses captured from the real server
+// (tests/fixtures/real-api.json, refreshed by the e2e_ui ctest), so the two cannot drift silently.
 //
 //   node tests/mock-server.mjs [--port 9080] [--dist dist]
 //   MOCK_TOKEN=secret  → write calls need "Authorization: Bearer secret"
-//   MOCK_NO_ANALYZER=1 → /api/v1/alerts and /api/v1/alert-rules answer 404 (not built)
+//   MOCK_NO_ANALYZER=1 → /api/v1/alerts, verdicts and alert-rules answer 404 (not built)
+//
+// `mockFetch(method, pathAndQuery, body)` answers without a socket (used by the unit test).
 
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { realAlertRules } from "./fixtures/real-api.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -32,8 +39,8 @@ function hash(s) {
 }
 
 // "red crosses": everything to and from these racks is slow and lossy; "white crosses": no data
-const BAD_RACKS = new Set(["dc1-r3", "big-r7"]);
-const DOWN_RACKS = new Set(["dc3-r2", "big-r18"]);
+const BAD_RACKS = new Set(["dc1-r3"]);
+const DOWN_RACKS = new Set(["dc3-r2"]);
 const BAD_RACK = "dc1-r3";
 
 // ---- topology -------------------------------------------------------------------------------
@@ -59,7 +66,7 @@ function addDc(name, nRacks, perRack, extra = {}) {
       const sname = `${rack}-s${s}`;
       const dead = DOWN_RACKS.has(rack);
       servers.set(sname, {
-        name: sname, dc: name, rack, addresses: [`10.${dcIndex}.${r}.${s + 10}`], hostname: `${sname}.example.internal`,
+        name: sname, dc: name, rack, addresses: [`10.${dcIndex}.${r * 8 + Math.floor(s / 200)}.${(s % 200) + 10}`], hostname: `${sname}.example.internal`,
         last_seen_ms: dead ? now() - 3600_000 : now() - Math.floor(hash(sname) * 20000),
         agent_version: hash(sname + "v") < 0.1 ? "0.9.0" : "1.0.0",
       });
@@ -69,18 +76,17 @@ function addDc(name, nRacks, perRack, extra = {}) {
 addDc("dc1", 8, 6);
 addDc("dc2", 6, 5);
 addDc("dc3", 4, 4);
-addDc("big", 25, 40, { description: "1,000 servers, for rendering speed" });
+addDc("big", 2, 1000, { description: "two racks of 1,000 servers, for rendering speed" });
 for (const [name, level] of [["intra-rack", "intra-rack"], ["intra-dc", "intra-dc"], ["inter-dc", "inter-dc"]]) {
   rules.set(name, { name, level, src_dc: "*", dst_dc: "*", symmetric: true, action: "add", probes: [] });
 }
-alertRules.set("p99-high", { name: "p99-high", metric: "p99", level: "rack_pair", above_us: 5000, for_s: 30 });
-alertRules.set("loss-high", { name: "loss-high", metric: "loss", level: "rack_pair", above: 0.001, for_s: 30 });
+// The real server's default rules, as captured from it.
+for (const r of realAlertRules()) alertRules.set(r.name, r);
 
 const alive = (s) => now() - s.last_seen_ms < 90_000;
 const keepAlive = () => {
   for (const s of servers.values()) if (!DOWN_RACKS.has(s.rack)) s.last_seen_ms = now() - Math.floor(hash(s.name + now()) * 15000);
 };
-setInterval(keepAlive, 5000).unref();
 
 // ---- synthetic measurements -----------------------------------------------------------------
 const DC_RTT = { "dc1|dc2": 2100, "dc1|dc3": 2600, "dc2|dc3": 7200, "big|dc1": 1800, "big|dc2": 2500, "big|dc3": 3100 };
@@ -116,79 +122,119 @@ const racksOf = (dc) => [...racks.values()].filter((r) => r.dc === dc);
 const natural = (a, b) => a.localeCompare(b, "en", { numeric: true });
 
 const matrixCache = new Map();
-function matrix(q) {
+const UNITS = { loss: "ratio", probes: "count" };
+const unitOf = (metric) => UNITS[metric] ?? "us";
+const METRICS = ["p50", "p90", "p99", "p999", "p9999", "loss", "probes", "mean", "max", "min"];
+const PROTOCOLS = ["tcp", "udp", "icmp", "http"];
+
+/** from/to (Unix seconds, snapped out to minutes), metric and protocol as the collector reads them. */
+function queryParams(q, spanS) {
+  const to = q.has("to") ? Number(q.get("to")) : Math.floor(now() / 1000);
+  if (!(to > 0)) throw new ApiErr(400, "'to' must be Unix seconds", "to");
+  const from = q.has("from") ? Number(q.get("from")) : to - spanS;
+  if (!(from > 0)) throw new ApiErr(400, "'from' must be Unix seconds", "from");
+  if (from >= to) throw new ApiErr(400, "'from' must be before 'to'", "from");
   const metric = q.get("metric") ?? "p99";
+  if (!METRICS.includes(metric)) throw new ApiErr(400, `unknown metric '${metric}' (p50, p90, p99, p999, p9999, loss, probes, mean, max, min)`, "metric");
+  const protocol = q.get("protocol") ?? "tcp";
+  if (!PROTOCOLS.includes(protocol)) throw new ApiErr(400, `unknown protocol '${protocol}'`, "protocol");
+  return { from: Math.floor(from / 60) * 60, to: Math.ceil(to / 60) * 60, metric, protocol };
+}
+
+function matrix(q) {
+  const { from, to, metric, protocol } = queryParams(q, 600);
   const level = q.get("level") ?? "dc";
-  const protocol = q.get("protocol") ?? "";
-  const dc = q.get("dc") ?? "";
-  const srcRack = q.get("src_rack") ?? "";
-  const dstRack = q.get("dst_rack") ?? "";
-  const from = Number(q.get("from") ?? 0);
-  const to = Number(q.get("to") ?? 0);
-  const unit = metric === "loss" ? "ratio" : metric === "probes" ? "count" : "us";
-  const key = [metric, level, protocol, dc, srcRack, dstRack, state.stopped, JSON.stringify([...dcs.values()].map((d) => d.stopped))].join("|");
-  let body = matrixCache.get(key);
-  if (body === undefined) {
-    let rows;
-    let cols;
-    let cell;
-    if (level === "dc") {
-      rows = cols = [...dcs.keys()].sort(natural);
-      cell = (a, b) => measure(metric, a, b, "", "", `${a}|${b}`, protocol);
-    } else if (level === "rack") {
-      if (!dcs.has(dc)) return null;
+  const head = { level, metric, unit: unitOf(metric), protocol, from, to };
+  let rows;
+  let cols;
+  let cell;
+  if (level === "dc") {
+    rows = cols = [...dcs.keys()].sort(natural);
+    cell = (a, b) => measure(metric, a, b, "", "", `${a}|${b}`, protocol);
+  } else if (level === "rack" || level === "server") {
+    const dc = q.get("dc") ?? "";
+    if (dc === "") throw new ApiErr(400, "'dc' is required at this level", "dc");
+    if (!dcs.has(dc)) throw new ApiErr(404, `no data for dc '${dc}'`, "dc");
+    head.dc = dc;
+    if (level === "rack") {
       rows = cols = racksOf(dc).map((r) => r.name).sort(natural);
       cell = (a, b) => measure(metric, dc, dc, a, b, `${a}|${b}`, protocol);
     } else {
-      if (!dcs.has(dc)) return null;
-      const rs = srcRack !== "" ? serversOf(dc, srcRack) : serversOf(dc);
-      const cs = dstRack !== "" ? serversOf(dc, dstRack) : srcRack !== "" ? rs : serversOf(dc);
-      rows = rs.map((s) => s.name).sort(natural);
-      cols = cs.map((s) => s.name).sort(natural);
+      const srcRack = q.get("src_rack") ?? "";
+      if (srcRack === "") throw new ApiErr(400, "'src_rack' is required at level=server", "src_rack");
+      const dstRack = q.get("dst_rack") ?? srcRack;
+      if (!racks.has(`${dc}/${srcRack}`)) throw new ApiErr(404, `no data for rack '${srcRack}'`, "src_rack");
+      if (!racks.has(`${dc}/${dstRack}`)) throw new ApiErr(404, `no data for rack '${dstRack}'`, "dst_rack");
+      Object.assign(head, { src_rack: srcRack, dst_rack: dstRack });
+      rows = serversOf(dc, srcRack).map((s) => s.name).sort(natural);
+      cols = serversOf(dc, dstRack).map((s) => s.name).sort(natural);
       const rackOf = (n) => servers.get(n)?.rack ?? "";
       cell = (a, b) => (a === b ? { value: null, samples: 0, missing: true } : measure(metric, dc, dc, rackOf(a), rackOf(b), `${a}|${b}`, protocol));
     }
+  } else {
+    throw new ApiErr(400, "'level' must be dc, rack or server", "level");
+  }
+  const key = [metric, JSON.stringify(head), state.stopped, JSON.stringify([...dcs.values()].map((d) => d.stopped))].join("|");
+  let body = matrixCache.get(key);
+  if (body === undefined) {
     const cells = rows.map((a) => cols.map((b) => cell(a, b)));
-    body = JSON.stringify({ rows, cols, cells, metric, unit });
+    body = JSON.stringify({ ...head, rows, cols, cells });
     if (matrixCache.size > 64) matrixCache.clear();
     matrixCache.set(key, body);
   }
-  return `${body.slice(0, -1)},"from":${from},"to":${to}}`;
+  return body;
 }
 
 function series(q) {
-  const scope = q.get("scope") ?? "pair";
+  const { from: from0, to, metric, protocol } = queryParams(q, 3600);
+  const scope = q.get("scope") ?? "";
   const src = q.get("src") ?? "";
-  const dst = q.get("dst") ?? "";
-  const metric = q.get("metric") ?? "p99";
-  const protocol = q.get("protocol") ?? "";
-  const from = Number(q.get("from"));
-  const to = Number(q.get("to"));
-  const step = Math.max(10, Number(q.get("step") ?? 60));
-  let srcDc, dstDc, srcRack, dstRack;
-  if (scope === "dc_pair") {
-    [srcDc, dstDc, srcRack, dstRack] = [src, dst, "", ""];
-    if (!dcs.has(src) || !dcs.has(dst)) return null;
-  } else if (scope === "rack_pair") {
-    const dc = q.get("dc") ?? [...racks.values()].find((r) => r.name === src)?.dc;
-    [srcDc, dstDc, srcRack, dstRack] = [dc, dc, src, dst];
-  } else {
-    const a = servers.get(src);
-    const b = scope === "server" ? a : servers.get(dst);
-    if (a === undefined || b === undefined) return null;
-    [srcDc, dstDc, srcRack, dstRack] = [a.dc, b.dc, a.rack, b.rack];
+  let dst = q.get("dst") ?? "";
+  if (src === "") throw new ApiErr(400, "'src' is required", "src");
+  const span = to - from0;
+  let step = span <= 3 * 3600 ? 60 : span <= 2 * 86400 ? 600 : span <= 60 * 86400 ? 3600 : 86400;
+  if (q.has("step")) {
+    step = Number(q.get("step"));
+    if (!Number.isInteger(step) || step < 60 || step % 60 !== 0) throw new ApiErr(400, "'step' must be a multiple of 60 seconds", "step");
   }
-  const unit = metric === "loss" ? "ratio" : metric === "probes" ? "count" : "us";
-  const points = [];
-  const start = Math.ceil(from / step) * step;
-  for (let t = start; t <= to && points.length < 5000; t += step) {
+  const from = Math.floor(from0 / step) * step;
+  const npoints = Math.ceil((to - from) / step);
+  if (npoints > 10000) throw new ApiErr(400, "too many points; raise 'step'", "step");
+  const noData = (what, field) => new ApiErr(404, `no data for ${what}`, field);
+  let srcDc, dstDc, srcRack, dstRack;
+  if (scope === "dc_pair" || scope === "dc") {
+    if (scope === "dc") dst = src;
+    if (!dcs.has(src)) throw noData(`dc '${src}'`, "src");
+    if (!dcs.has(dst)) throw noData(`dc '${dst}'`, "dst");
+    [srcDc, dstDc, srcRack, dstRack] = [src, dst, "", ""];
+  } else if (scope === "rack_pair" || scope === "rack") {
+    const dc = q.get("dc") ?? "";
+    if (!dcs.has(dc)) throw noData(`dc '${dc}'`, "dc");
+    if (scope === "rack") dst = "";
+    if (!racks.has(`${dc}/${src}`)) throw noData(`rack '${src}'`, "src");
+    if (scope === "rack_pair" && !racks.has(`${dc}/${dst}`)) throw noData(`rack '${dst}'`, "dst");
+    [srcDc, dstDc, srcRack, dstRack] = [dc, dc, src, dst === "" ? src : dst];
+  } else if (scope === "pair" || scope === "server") {
+    const a = servers.get(src);
+    if (a === undefined) throw noData(`server '${src}'`, "src");
+    const b = scope === "server" ? a : servers.get(dst);
+    if (b === undefined) throw noData(`server '${dst}'`, "dst");
+    [srcDc, dstDc, srcRack, dstRack] = [a.dc, b.dc, a.rack, b.rack];
+  } else {
+    throw new ApiErr(400, "'scope' must be pair, rack_pair, dc_pair, dc, server or rack", "scope");
+  }
+  const out = { scope, src, metric, unit: unitOf(metric), protocol, from, to, step };
+  if (dst !== "") out.dst = dst;
+  out.points = [];
+  for (let i = 0; i < npoints; i++) {
+    const t = from + i * step;
     const m = measure(metric, srcDc, dstDc, srcRack, dstRack, `${src}|${dst}|${t}`, protocol);
     // an incident 20-30 % into the window, for the charts to show something
     const incident = t > from + (to - from) * 0.2 && t < from + (to - from) * 0.3;
     if (!m.missing && incident) m.value = metric === "loss" ? m.value + 0.01 : Math.round(m.value * 3);
-    points.push({ t, value: m.value, samples: m.samples });
+    out.points.push({ ...m, t });
   }
-  return { points, unit, from, to, step };
+  return out;
 }
 
 function pinglistSummary(s) {
@@ -198,32 +244,72 @@ function pinglistSummary(s) {
   const rackPeers = serversOf(s.dc, s.rack).length - 1;
   const racksInDc = racksOf(s.dc).length - 1;
   const entries = stopped || !chosen ? 0 : Math.round(rackPeers * dc.server_ratio) + Math.round(racksInDc * dc.rack_ratio) + 4 * (dcs.size - 1);
-  return { server: s.name, dc: s.dc, rack: s.rack, entries, chosen, alive: alive(s), stopped, version: state.generation };
+  return { server: s.name, dc: s.dc, rack: s.rack, entries, chosen, alive: alive(s), stopped, version: `g${state.generation}` };
+}
+
+/** Localized faults: the red-cross rack and the white-cross rack (src/analyze/localize). */
+function verdicts() {
+  const t = now();
+  return [
+    {
+      kind: "rack_problem", component_type: "rack", component: `rack:dc1/${BAD_RACK}`, dc: "dc1", rack: BAD_RACK,
+      confidence: 0.9, summary: `rack ${BAD_RACK} (dc1): probes from and to its servers are slow and lossy (red cross)`,
+      evidence: { servers_elevated: 6, servers_known: 6, cross_loss: 0.02, rest_loss: 0.00001 },
+      first_ms: t - 900_000, last_ms: t, active: true,
+    },
+    {
+      kind: "rack_down", component_type: "rack", component: "rack:dc3/dc3-r2", dc: "dc3", rack: "dc3-r2",
+      confidence: 1, summary: "rack dc3-r2 (dc3) down: 4 of its 4 servers neither report nor answer; 96 probes to them failed (white cross)",
+      evidence: { servers_known: 4, servers_silent: 4, failed_probes_to_rack: 96 },
+      first_ms: t - 3_600_000, last_ms: t, active: true,
+    },
+    {
+      kind: "server_down", component_type: "server", component: "server:dc2-r5-s3", dc: "dc2", rack: "dc2-r5", server: "dc2-r5-s3",
+      confidence: 0.999, summary: "server dc2-r5-s3 down: no batch for 41 s, nothing answered for 40 s, 60 probes to it failed",
+      evidence: { batch_age_ms: 41000, answer_age_ms: 40000, as_target: { probes: 60, answered: 0, failures: 60, lost: 0, loss_base: 0, ok: 0, slow: 0 } },
+      first_ms: t - 300_000, last_ms: t, active: true,
+    },
+  ];
 }
 
 function alerts() {
-  const t = Math.floor(now() / 1000);
+  const t = now();
+  const alert = (id, rule, scope, state, labels, summary, since, extra = {}) => ({
+    id, rule, fingerprint: `${rule}|${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",")}`, scope, state,
+    labels: { alertname: rule.replace(/[^A-Za-z0-9]+/g, "_"), severity: "critical", rule, ...labels },
+    annotations: { summary, description: `mock alert of rule ${rule}` },
+    active_since_ms: t - since, fired_ms: state === "pending" ? null : t - since, resolved_ms: null, updated_ms: t,
+    value: 0.02, threshold: 0.001, samples: 2000, verdicts: [], ...extra,
+  });
   const items = [
-    {
-      id: "a1", rule: "p99-high", state: "firing", severity: "critical",
-      scope: { dc: "dc1", src_rack: BAD_RACK, dst_rack: "dc1-r1" }, started_at: t - 900, resolved_at: null,
-      summary: `P99 latency above 5 ms from and to rack ${BAD_RACK}`,
-      verdict: { component: `ToR ${BAD_RACK}`, kind: "tor", confidence: 0.9, evidence: [`7 of 7 racks see P99 > 5 ms to ${BAD_RACK}`, `ToR score 1.0 (threshold 0.6)`, "other racks of dc1 healthy"] },
-    },
-    {
-      id: "a2", rule: "loss-high", state: "firing", severity: "warning",
-      scope: { src_dc: "dc2", dst_dc: "dc3" }, started_at: t - 300, resolved_at: null,
-      summary: "loss 0.3 % between dc2 and dc3",
-      verdict: { component: "inter-DC link dc2–dc3", kind: "wan", confidence: 0.6, evidence: ["all server pairs dc2→dc3 affected"] },
-    },
-    {
-      id: "a3", rule: "p99-high", state: "resolved", severity: "critical",
-      scope: { dc: "dc2", src_rack: "dc2-r4", dst_rack: "dc2-r4" }, started_at: t - 86400, resolved_at: t - 80000,
-      summary: "P99 above 5 ms inside rack dc2-r4", verdict: null,
-    },
+    alert(3, "localization/rack_problem", "rack", "firing", { kind: "rack_problem", component: `rack:dc1/${BAD_RACK}`, component_type: "rack", dc: "dc1", rack: BAD_RACK },
+      verdicts()[0].summary, 900_000, { value: 0.9, threshold: 0, verdicts: [`rack:dc1/${BAD_RACK}`] }),
+    alert(2, "rack-loss", "rack", "firing", { dc: "dc1", rack: BAD_RACK, scope: "rack", protocol: "tcp", metric: "loss" },
+      `rack-loss: loss 2 % (threshold 0.1 %, 2000 samples, rack=dc1/${BAD_RACK})`, 600_000, { verdicts: [`rack:dc1/${BAD_RACK}`] }),
+    alert(4, "localization/rack_down", "rack", "firing", { kind: "rack_down", component: "rack:dc3/dc3-r2", component_type: "rack", dc: "dc3", rack: "dc3-r2" },
+      verdicts()[1].summary, 3_600_000, { value: 1, threshold: 0, verdicts: ["rack:dc3/dc3-r2"] }),
+    alert(5, "localization/server_down", "server", "firing", { kind: "server_down", component: "server:dc2-r5-s3", component_type: "server", dc: "dc2", rack: "dc2-r5", server: "dc2-r5-s3" },
+      verdicts()[2].summary, 300_000, { value: 0.999, threshold: 0, verdicts: ["server:dc2-r5-s3"] }),
+    alert(1, "dc-pair-loss", "dc_pair", "resolved", { src_dc: "dc2", dst_dc: "dc3", scope: "dc_pair", protocol: "tcp", metric: "loss" },
+      "dc-pair-loss: loss 0.3 % (threshold 0.1 %, 5000 samples, dc_pair=dc2>dc3)", 86_400_000, { resolved_ms: t - 80_000_000, updated_ms: t - 80_000_000 }),
   ];
-  if (state.stopped) items.push({ id: "a4", rule: "probing-stopped", state: "firing", severity: "info", scope: {}, started_at: t, resolved_at: null, summary: "probing is stopped by the kill switch", verdict: null });
-  return { items, total: items.length, offset: 0, limit: items.length };
+  return { alerts: items };
+}
+
+/** The analyzer's rule check, in short: the fields the UI's form sends. */
+function validateAlertRule(r) {
+  if (r === null || typeof r !== "object" || Array.isArray(r)) throw new ApiErr(400, "a rule must be a JSON object");
+  const known = ["name", "description", "scope", "metric", "threshold", "protocol", "window_s", "for_s", "severity", "labels", "match", "min_samples", "min_events", "enabled"];
+  for (const k of Object.keys(r)) if (!known.includes(k)) throw new ApiErr(400, "unknown field", k);
+  if (typeof r.name !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(r.name)) throw new ApiErr(400, "must be 1..64 characters of [A-Za-z0-9._-]", "name");
+  if (!["global", "dc", "dc_pair", "rack", "rack_pair", "server"].includes(r.scope)) throw new ApiErr(400, "must be one of global, dc, dc_pair, rack, rack_pair, server", "scope");
+  if (!["p50", "p99", "p999", "loss", "failure_rate", "no_data"].includes(r.metric)) throw new ApiErr(400, "must be one of p50, p99, p999, loss, failure_rate, no_data", "metric");
+  if (r.metric !== "no_data" && typeof r.threshold !== "number") throw new ApiErr(400, "required", "threshold");
+  if ((r.metric === "loss" || r.metric === "failure_rate") && r.threshold >= 1) throw new ApiErr(400, "a ratio must be below 1 (0.001 = 0.1 %)", "threshold");
+  if (r.window_s !== undefined && !(Number.isInteger(r.window_s) && r.window_s >= 5 && r.window_s <= 60)) throw new ApiErr(400, "must be in [5, 60]", "window_s");
+  const rule = { ...realAlertRules()[0], labels: {}, match: {}, description: "", ...r };
+  if (rule.metric === "no_data" && r.threshold === undefined) rule.threshold = 0;
+  return rule;
 }
 
 // ---- validation like the real controller ----------------------------------------------------
@@ -441,36 +527,45 @@ async function handleApi(req, res, url) {
       const list = [...servers.values()].filter((s) => !dc || s.dc === dc).map(pinglistSummary);
       return send(res, 200, { ...page(list, q), stopped: state.stopped, generation: state.generation });
     }
-    case "matrix": {
-      const body = matrix(q);
-      if (body === null) throw new ApiErr(404, "no such DC", "dc");
-      return send(res, 200, body);
-    }
-    case "series": {
-      const s = series(q);
-      if (s === null) throw new ApiErr(404, "unknown scope", "src");
-      return send(res, 200, s);
-    }
+    case "matrix":
+      if (m !== "GET") break;
+      return send(res, 200, matrix(q));
+    case "series":
+      if (m !== "GET") break;
+      return send(res, 200, series(q));
     case "alerts":
-      if (NO_ANALYZER) break;
+      if (NO_ANALYZER || m !== "GET") break;
       return send(res, 200, alerts());
-    case "alert-rules":
+    case "verdicts":
+      if (NO_ANALYZER || m !== "GET") break;
+      return send(res, 200, { verdicts: verdicts().filter((v) => q.get("active") !== "true" || v.active) });
+    case "alert-rules": {
       if (NO_ANALYZER) break;
-      if (b === undefined && m === "GET") return send(res, 200, { items: [...alertRules.values()] });
+      if (b === undefined && m === "GET") return send(res, 200, { rules: [...alertRules.values()] });
       if (b === undefined && m === "POST") {
-        checkName(body?.name, "name");
-        alertRules.set(body.name, body);
-        return send(res, 201, body);
+        const rule = validateAlertRule(body);
+        if (alertRules.has(rule.name)) throw new ApiErr(409, `rule exists: ${rule.name}`, "name");
+        alertRules.set(rule.name, rule);
+        return send(res, 201, rule);
       }
-      if (b !== undefined && m === "PUT") {
-        alertRules.set(b, { ...body, name: b });
+      if (b === undefined) break;
+      if (m === "GET") {
+        if (!alertRules.has(b)) throw new ApiErr(404, `no such rule: ${b}`, "name");
         return send(res, 200, alertRules.get(b));
       }
-      if (b !== undefined && m === "DELETE") {
-        alertRules.delete(b);
+      if (m === "PUT") {
+        const rule = validateAlertRule({ name: b, ...body });
+        if (rule.name !== b) throw new ApiErr(400, "name differs from the path", "name");
+        const created = !alertRules.has(b);
+        alertRules.set(b, rule);
+        return send(res, created ? 201 : 200, rule);
+      }
+      if (m === "DELETE") {
+        if (!alertRules.delete(b)) throw new ApiErr(404, `no such rule: ${b}`, "name");
         return send(res, 204, "");
       }
       break;
+    }
   }
   throw new ApiErr(404, `no route ${m} ${url.pathname}`);
 }
@@ -495,7 +590,7 @@ function serveStatic(res, pathname) {
   fs.createReadStream(file).pipe(res);
 }
 
-const server = http.createServer(async (req, res) => {
+async function handle(req, res) {
   const url = new URL(req.url, "http://localhost");
   try {
     if (url.pathname.startsWith("/api/v1/")) return await handleApi(req, res, url);
@@ -507,7 +602,28 @@ const server = http.createServer(async (req, res) => {
     if (e instanceof ApiErr && e.field !== "") out.field = e.field;
     return send(res, status, out);
   }
-});
-server.listen(PORT, "127.0.0.1", () => {
-  console.log(`mock pingmesh server on http://127.0.0.1:${server.address().port}/ (dist: ${DIST})`);
-});
+}
+
+/** One API call without a socket: resolves to { status, json } (json null when the body is empty). */
+export async function mockFetch(method, pathAndQuery, body) {
+  const req = Readable.from(body === undefined ? [] : [JSON.stringify(body)]);
+  Object.assign(req, { method, url: pathAndQuery, headers: TOKEN !== "" ? { authorization: `Bearer ${TOKEN}` } : {} });
+  return new Promise((resolve) => {
+    let status = 0;
+    const res = {
+      writeHead: (s) => {
+        status = s;
+      },
+      end: (data) => resolve({ status, json: data === undefined || data === "" ? null : JSON.parse(data) }),
+    };
+    void handle(req, res);
+  });
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  setInterval(keepAlive, 5000).unref();
+  const server = http.createServer((req, res) => void handle(req, res));
+  server.listen(PORT, "127.0.0.1", () => {
+    console.log(`mock pingmesh server on http://127.0.0.1:${server.address().port}/ (dist: ${DIST})`);
+  });
+}

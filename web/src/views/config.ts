@@ -329,17 +329,57 @@ const rulesSection: Section = async (ctx, v, body) => {
   );
 };
 
+const ALERT_RULE_FIELDS: FieldSpec[] = [
+  { key: "name", label: "name", type: "text", lockOnEdit: true },
+  { key: "description", label: "description", type: "text" },
+  { key: "scope", label: "scope", type: "select", options: ["global", "dc", "dc_pair", "rack", "rack_pair", "server"], help: "one alert per DC, DC pair, rack, rack pair or server with data (global: one)" },
+  { key: "metric", label: "metric", type: "select", options: ["p50", "p99", "p999", "loss", "failure_rate", "no_data"] },
+  { key: "threshold", label: "threshold", type: "number", step: "any", help: "milliseconds for p50/p99/p999; a ratio for loss and failure_rate (0.001 = 0.1 %); unused for no_data" },
+  { key: "protocol", label: "protocol", type: "select", options: ["tcp", "udp", "icmp", "http"] },
+  { key: "window_s", label: "window (s)", type: "number", help: "the last window_s seconds are evaluated" },
+  { key: "for_s", label: "for (s)", type: "number", help: "pending this long before firing" },
+  { key: "severity", label: "severity", type: "text" },
+  { key: "min_samples", label: "min samples", type: "number", help: "fewer probes in the window never fire" },
+  { key: "min_events", label: "min events", type: "number", help: "fewer lost, failed or slow probes never fire" },
+  { key: "match", label: "match (JSON)", type: "json", help: 'only instances whose labels equal these, e.g. {"dc": "dc1"}' },
+  { key: "labels", label: "labels (JSON)", type: "json", help: "added to the alert's labels" },
+  { key: "enabled", label: "enabled", type: "bool" },
+];
+
+const NEW_ALERT_RULE: AlertRule = {
+  name: "",
+  description: "",
+  scope: "dc",
+  metric: "p99",
+  threshold: 5,
+  protocol: "tcp",
+  window_s: 30,
+  for_s: 10,
+  severity: "warning",
+  labels: {},
+  match: {},
+  min_samples: 100,
+  min_events: 3,
+  enabled: true,
+};
+
+function thresholdText(r: AlertRule): string {
+  if (r.metric === "no_data") return "no answer";
+  if (r.metric === "loss" || r.metric === "failure_rate") return `> ${+(r.threshold * 100).toPrecision(6)} %`;
+  return `> ${r.threshold} ms`;
+}
+
 const alertRulesSection: Section = async (ctx, v, body) => {
-  const rules = await api.alertRules();
+  const rules = (await api.alertRules()).rules;
   if (v.name !== "") {
     const isNew = v.name === NEW;
-    const rule: AlertRule | undefined = isNew ? { name: "" } : rules.items.find((r) => r.name === v.name);
+    const rule: AlertRule | undefined = isNew ? NEW_ALERT_RULE : rules.find((r) => r.name === v.name);
     if (rule === undefined) {
       clear(body, notice("error", `No alert rule named ${v.name}.`));
       return;
     }
-    const form = buildForm([{ key: "rule", label: "alert rule (JSON)", type: "json", help: "the analyzer's alert-rule object" }], { rule }, !isNew, async (values) => {
-      const next = values.rule as AlertRule;
+    const form = buildForm(ALERT_RULE_FIELDS, rule as unknown as Record<string, unknown>, !isNew, async (values) => {
+      const next = { ...rule, ...values } as AlertRule;
       if (isNew) await api.createAlertRule(next);
       else await api.putAlertRule(rule.name, next);
       ctx.go(cfg("alert-rules", ""));
@@ -349,10 +389,25 @@ const alertRulesSection: Section = async (ctx, v, body) => {
   }
   clear(
     body,
-    h("div", { class: "row" }, h("a", { class: "btn primary small", href: href(cfg("alert-rules", NEW), ctx.route.q) }, "+ new alert rule")),
+    h("div", { class: "row" }, h("a", { class: "btn primary small", href: href(cfg("alert-rules", NEW), ctx.route.q), "data-testid": "new-alert-rule" }, "+ new alert rule")),
     table(
-      ["alert rule", "definition"],
-      rules.items.map((r) => h("tr", null, h("td", null, link(ctx, r.name, cfg("alert-rules", r.name))), h("td", { class: "mono" }, JSON.stringify({ ...r, name: undefined })))),
+      ["alert rule", "scope", "metric", "threshold", "protocol", "window", "for", "severity", "match", "state"],
+      rules.map((r) =>
+        h(
+          "tr",
+          { "data-alert-rule": r.name },
+          h("td", null, link(ctx, r.name, cfg("alert-rules", r.name)), r.description !== "" ? h("div", { class: "muted" }, r.description) : null),
+          h("td", null, r.scope),
+          h("td", null, r.metric),
+          h("td", { class: "num" }, thresholdText(r)),
+          h("td", null, r.protocol),
+          h("td", { class: "num" }, `${r.window_s} s`),
+          h("td", { class: "num" }, `${r.for_s} s`),
+          h("td", null, r.severity),
+          h("td", { class: "mono" }, Object.entries(r.match).map(([k, x]) => `${k}=${x}`).join(" ")),
+          h("td", null, r.enabled ? "enabled" : h("span", { class: "muted" }, "disabled")),
+        ),
+      ),
     ),
   );
 };

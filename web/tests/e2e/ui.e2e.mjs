@@ -7,6 +7,11 @@
 // PINGMESH_TOKEN    admin token for write calls (empty when the server has none: loopback writes)
 // CHROMIUM          browser binary (default /usr/bin/chromium)
 // PINGMESH_DC       DC to drill into (default: the first DC with at least two racks)
+// E2E_GROUP         healthy | fault: only that group (default: both; tests/e2e/loopback_e2e.py
+//                   runs healthy on the whole mesh, stops one agent, then runs fault)
+// PINGMESH_DOWN_SERVER  fault group: the server whose agent was stopped (its server_down verdict
+//                   and alert must show); without it any alert with a verdict will do (the mock)
+// E2E_ONLY          only the tests whose name contains this
 //
 // Prints one line per test and a closing "N passed, N failed" line; exits 1 on any failure.
 
@@ -109,7 +114,8 @@ if (DC === "") {
 }
 
 const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
+const test = (name, fn, group = "healthy") => tests.push({ name, fn, group });
+const DOWN = process.env.PINGMESH_DOWN_SERVER ?? "";
 
 test("overview: DC heatmap, legend, DC map", async (page) => {
   await page.goto(`${BASE}/#/dc`);
@@ -215,10 +221,133 @@ test("stop and resume probing: banner on every page", async (page) => {
   assert((await api("/api/v1/status")).stopped === false, "server still reports stopped");
 });
 
-test("alerts page", async (page) => {
+test("alert rules: a rule made in the form (field error first) fires, shows, links; delete", async (page) => {
+  const name = `ui-p50-low-${Date.now() % 100000}`;
+  await page.goto(`${BASE}/#/config/alert-rules`);
+  await page.click('[data-testid="new-alert-rule"]');
+  await page.locator('input[name="name"]').fill(name);
+  await page.selectOption('select[name="scope"]', "dc");
+  await page.selectOption('select[name="metric"]', "p50");
+  await page.locator('input[name="threshold"]').fill("0.001"); // 1 µs: every loopback probe is above
+  await page.locator('input[name="for_s"]').fill("0");
+  await page.locator('input[name="min_samples"]').fill("10");
+  await page.locator('input[name="min_events"]').fill("1");
+  await page.locator('input[name="window_s"]').fill("100000"); // beyond the analyzer's horizon
+  await page.click('[data-testid="save"]');
+  await maybeToken(page);
+  const err = page.locator('[data-field="window_s"] .field-error');
+  await err.waitFor({ state: "visible", timeout: 10000 });
+  assert((await err.textContent()).length > 0, "no validation error next to window_s");
+  await page.locator('input[name="window_s"]').fill("10");
+  await page.click('[data-testid="save"]');
+  await page.waitForURL((u) => u.hash === "#/config/alert-rules");
+  await page.waitForSelector(`tr[data-alert-rule="${name}"]`);
+  const stored = (await api("/api/v1/alert-rules")).rules.find((r) => r.name === name);
+  assert(stored !== undefined, `${name} not in GET /api/v1/alert-rules`);
+  assert(stored.metric === "p50" && stored.threshold === 0.001 && stored.scope === "dc" && stored.window_s === 10,
+    `stored rule differs from the form: ${JSON.stringify(stored)}`);
+  // It fires on the real mesh (loopback P50 is tens of µs); the analyzer evaluates every 2 s.
   await page.goto(`${BASE}/#/alerts`);
-  await page.waitForSelector('.alerts [data-testid="alert"], .alerts .notice', { timeout: 15000 });
+  const card = page.locator(`[data-testid="alert"][data-rule="${name}"]`).first();
+  await card.waitFor({ state: "visible", timeout: 60000 });
+  const text = await card.textContent();
+  assert(/firing|pending/.test(text) && text.includes("p50"), `alert card: ${text}`);
+  const apiAlert = (await api("/api/v1/alerts?state=active")).alerts.find((a) => a.rule === name);
+  assert(apiAlert !== undefined, "the UI shows an alert the API does not have");
+  assert(text.includes(apiAlert.labels.dc), `alert card does not name its DC ${apiAlert.labels.dc}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, "alert-rule-firing.png") });
+  // Its link opens the DC's rack heatmap, with the rule's metric.
+  const t = await drawnAt(page);
+  await card.locator('[data-testid="alert-link"]').click();
+  await page.waitForURL((u) => u.hash.startsWith(`#/dc/${encodeURIComponent(apiAlert.labels.dc)}?`) && u.hash.includes("metric=p50"));
+  await heatmap(page, t);
+  // Delete it through the UI: gone from the API, its alert resolves.
+  await page.goto(`${BASE}/#/config/alert-rules/${encodeURIComponent(name)}`);
+  await page.click('button:has-text("Delete")');
+  await page.click('[data-testid="confirm-ok"]');
+  await page.waitForURL((u) => u.hash === "#/config/alert-rules");
+  assert(!(await api("/api/v1/alert-rules")).rules.some((r) => r.name === name), `${name} still in the API after delete`);
 });
+
+test("alerts: a real fault's alert with its verdict, evidence and link", async (page) => {
+  await page.goto(`${BASE}/#/alerts`);
+  const want = DOWN !== "" ? `server:${DOWN}` : "";
+  const card = page.locator('[data-testid="alert"]', {
+    has: page.locator('[data-testid="verdict"]', want !== "" ? { hasText: want } : {}),
+  }).first();
+  await card.waitFor({ state: "visible", timeout: 60000 });
+  const text = await card.textContent();
+  assert(/firing|pending/.test(text), `not an active alert: ${text}`);
+  const evidence = await card.locator('[data-testid="evidence"] li').allTextContents();
+  assert(evidence.length > 0, "verdict without evidence");
+  const verdicts = (await api("/api/v1/verdicts")).verdicts;
+  const v = verdicts.find((x) => text.includes(x.component));
+  assert(v !== undefined, `the card names no verdict of the API: ${text}`);
+  assert(evidence.some((e) => Object.keys(v.evidence).some((k) => e.startsWith(k.replace(/_/g, " ")))), `evidence shown (${evidence}) is not the verdict's (${JSON.stringify(v.evidence)})`);
+  if (DOWN !== "") assert(v.kind === "server_down", `verdict on ${DOWN} is ${v.kind}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, "alert-verdict.png") });
+  const href = await card.locator('[data-testid="alert-link"]').getAttribute("href");
+  await card.locator('[data-testid="alert-link"]').click();
+  await page.waitForURL((u) => u.hash === href);
+  if (DOWN !== "") {
+    // server:<name> opens that server's history
+    assert(href.startsWith("#/history") && href.includes(`src=${encodeURIComponent(DOWN)}`), `link ${href}`);
+    await page.waitForSelector('[data-testid="chart-latency"] .uplot', { timeout: 20000 });
+  } else {
+    await heatmap(page);
+  }
+}, "fault");
+
+test("agents: the stopped agent is shown silent, the others alive", async (page) => {
+  const servers = (await api("/api/v1/servers?limit=1000")).items;
+  const down = DOWN !== "" ? DOWN : servers.find((s) => !s.alive)?.name;
+  assert(down !== undefined, "no silent server to look for");
+  await page.goto(`${BASE}/#/agents`);
+  await page.waitForSelector('[data-testid="agents-table"]');
+  const row = page.locator(`tr[data-server="${down}"]`);
+  await row.locator(".dot-bad").waitFor({ timeout: 30000 });
+  const alive = servers.filter((s) => s.alive && s.name !== down).slice(0, 3);
+  for (const s of alive) {
+    await page.locator(`tr[data-server="${s.name}"] .dot-ok`).waitFor({ timeout: 10000 });
+    const cells = await page.locator(`tr[data-server="${s.name}"] td`).allTextContents();
+    assert(cells[4] === (s.agent_version || "–"), `version of ${s.name}: ${cells[4]} vs ${s.agent_version}`);
+    assert(/ago/.test(cells[5]), `last heartbeat of ${s.name}: ${cells[5]}`);
+  }
+}, "fault");
+
+test("every page at 1280×800 and 390 wide (screenshots)", async (page) => {
+  const racks = (await api(`/api/v1/dcs/${encodeURIComponent(DC)}/racks?limit=1000`)).items.map((r) => r.name);
+  const servers = (await api(`/api/v1/servers?dc=${encodeURIComponent(DC)}&limit=1000`)).items;
+  const rules = (await api("/api/v1/alert-rules")).rules;
+  const e = encodeURIComponent;
+  const pages = [
+    ["overview", "#/dc", ".hm[data-drawn]"],
+    ["racks", `#/dc/${e(DC)}`, ".hm[data-drawn]"],
+    ["servers", `#/dc/${e(DC)}/rack/${e(racks[0])}/${e(racks[1] ?? racks[0])}`, ".hm[data-drawn]"],
+    ["history", `#/history?scope=pair&src=${e(servers[0].name)}&dst=${e(servers[1].name)}&dc=${e(DC)}`, '[data-testid="chart-latency"] .uplot'],
+    ["alerts", "#/alerts", ".alerts h2"],
+    ["agents", "#/agents", '[data-testid="agents-table"]'],
+    ["config-dcs", "#/config/dcs", "table.grid"],
+    ["config-dc", `#/config/dcs/${e(DC)}`, 'input[name="server_ratio"]'],
+    ["config-racks", `#/config/racks?dc=${e(DC)}`, "table.grid"],
+    ["config-servers", `#/config/servers?dc=${e(DC)}`, "table.grid"],
+    ["config-rules", "#/config/rules", "table.grid"],
+    ["config-alert-rules", "#/config/alert-rules", "table.grid"],
+    ["config-alert-rule", `#/config/alert-rules/${e(rules[0].name)}`, 'input[name="threshold"]'],
+  ];
+  const wide = [];
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    for (const [name, hash, ready] of pages) {
+      await page.goto(`${BASE}/${hash}`);
+      await page.waitForSelector(ready, { timeout: 20000 });
+      await page.screenshot({ path: path.join(ARTIFACTS, `page-${name}-${width}.png`) });
+      const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (sw > width + 10) wide.push(`${name} at ${width}: ${sw} px`);
+    }
+  }
+  assert(wide.length === 0, `pages scroll sideways: ${wide.join(", ")}`);
+}, "fault");
 
 test("search a server jumps to its rack", async (page) => {
   const s = (await api(`/api/v1/servers?dc=${encodeURIComponent(DC)}&limit=1`)).items[0];
@@ -243,7 +372,7 @@ test("phone (390 wide): overview and rack view usable", async (page) => {
 
 if (dcs.some((d) => d.name === "big")) {
   test("1,000 × 1,000 server matrix renders without freezing", async (page) => {
-    await page.goto(`${BASE}/#/dc/big/servers?sort=rack`);
+    await page.goto(`${BASE}/#/dc/big/rack/big-r1/big-r2?sort=worst`);
     const g = await heatmap(page);
     assert(g.rows === 1000 && g.cols === 1000, `expected 1000×1000, got ${g.rows}×${g.cols}`);
     const timing = await page.evaluate(async () => {
@@ -279,8 +408,10 @@ const browser = await chromium.launch({
 let passed = 0;
 let failed = 0;
 const only = process.env.E2E_ONLY ?? "";
-for (const { name, fn } of tests) {
+const group = process.env.E2E_GROUP ?? "";
+for (const { name, fn, group: g } of tests) {
   if (only !== "" && !name.includes(only)) continue;
+  if (group !== "" && g !== group) continue;
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   const errors = [];
