@@ -293,6 +293,15 @@ function alerts() {
     alert(1, "dc-pair-loss", "dc_pair", "resolved", { src_dc: "dc2", dst_dc: "dc3", scope: "dc_pair", protocol: "tcp", metric: "loss" },
       "dc-pair-loss: loss 0.3 % (threshold 0.1 %, 5000 samples, dc_pair=dc2>dc3)", 86_400_000, { resolved_ms: t - 80_000_000, updated_ms: t - 80_000_000 }),
   ];
+  // A rule added through the API fires at once for the first DC (the mock evaluates nothing).
+  const defaults = new Set(realAlertRules().map((r) => r.name));
+  let id = 100;
+  for (const r of alertRules.values()) {
+    if (defaults.has(r.name) || !r.enabled) continue;
+    const dc = [...dcs.keys()][0];
+    items.unshift(alert(id++, r.name, r.scope, r.for_s > 0 ? "pending" : "firing", { dc, scope: r.scope, protocol: r.protocol, metric: r.metric },
+      `${r.name}: ${r.metric} above ${r.threshold} (mock: every added rule fires for ${dc})`, 5_000, { value: r.threshold * 2, threshold: r.threshold }));
+  }
   return { alerts: items };
 }
 
