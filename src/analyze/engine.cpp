@@ -473,10 +473,13 @@ Snapshot Engine::snapshot(int64_t now_ms) const {
     p.successes_after = t.successes_after;
     // Both ends worked while the pair failed: answers after its first failure, in a streak that
     // began before its last failure (not a server or rack coming back after an outage).
-    p.src_reaches_others = act[k.a].last_success_ts_us > t.first_fail_us &&
-                           act[k.a].reaching_since_us < t.last_fail_us;
-    p.dst_answers_others = act[k.b].last_answer_ts_us > t.first_fail_us &&
-                           act[k.b].answering_since_us < t.last_fail_us;
+    // Per protocol: a host whose agent is gone still answers ICMP, not TCP/UDP/HTTP.
+    const auto& reaching = act[k.a].reaching[k.protocol];
+    const auto& answering = act[k.b].answering[k.protocol];
+    p.src_reaches_others =
+        reaching.last_ts_us > t.first_fail_us && reaching.since_us < t.last_fail_us;
+    p.dst_answers_others =
+        answering.last_ts_us > t.first_fail_us && answering.since_us < t.last_fail_us;
     s.failing.push_back(p);
   }
   return s;

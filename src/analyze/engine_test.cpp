@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <random>
+#include <set>
 
 #include "analyze/test_util.hpp"
 
@@ -125,6 +126,39 @@ TEST(Engine, SilentRackRaisesNoDataAndRackDown) {
     }
   }
   EXPECT_EQ(engine.alerts().active_count(), 0u);
+}
+
+TEST(Engine, AgentGoneButHostUpIsNoBlackHole) {
+  // The agent of dc1-r2-s3 stops: it sends nothing and its TCP responder refuses, but its
+  // kernel still answers ICMP. Its TCP pairs fail while it "answers" ICMP: that is not a ToR
+  // black hole of its rack (the symptom must hold within one protocol).
+  MiniNet net;
+  net.icmp_too = true;
+  Engine engine = make_engine();
+  std::vector<AlertEvent> events;
+  for (int64_t t = 5000; t <= 60000; t += 5000) step(net, engine, t, &events);
+  ASSERT_TRUE(events.empty());
+  auto gone = [](const Node& n) { return n.dc == 1 && n.rack == 2 && n.server == 3; };
+  net.silent = [&](const Node& n) { return gone(n); };
+  net.fault = [&](const Node&, Probe& p, int64_t) {
+    if (!gone(p.dst)) return;
+    if (p.protocol == v1::ICMP) {
+      p.outcome = v1::OK;
+      p.rtt_us = 200;
+    } else {
+      p.outcome = v1::REFUSED;
+    }
+  };
+  std::set<std::string> kinds;
+  for (int64_t t = 65000; t <= 150000; t += 5000) {
+    step(net, engine, t, &events);
+    for (const auto& r : engine.verdicts(true, 0)) {
+      kinds.insert(r.verdict.kind + " " + r.verdict.component);
+    }
+  }
+  for (const auto& k : kinds) {
+    EXPECT_EQ(k.find("black_hole"), std::string::npos) << k;
+  }
 }
 
 TEST(Engine, RuleChangesResolveAlertsOfRemovedRules) {

@@ -32,6 +32,7 @@ struct Probe {
   v1::Outcome outcome = v1::OK;
   uint32_t rtt_us = 250;
   int64_t timestamp_us = 0;
+  v1::Protocol protocol = v1::TCP;
 };
 
 inline v1::ResultBatch make_batch(const Node& src, const std::vector<Probe>& probes) {
@@ -46,7 +47,7 @@ inline v1::ResultBatch make_batch(const Node& src, const std::vector<Probe>& pro
     peer->set_rack(rack_name(p.dst.dc, p.dst.rack));
     auto* r = b.add_results();
     r->set_peer(static_cast<uint32_t>(b.peers_size() - 1));
-    r->set_protocol(v1::TCP);
+    r->set_protocol(p.protocol);
     r->set_outcome(p.outcome);
     r->set_rtt_us(p.rtt_us);
     r->set_timestamp_us(p.timestamp_us);
@@ -70,6 +71,7 @@ struct MiniNet {
   std::mt19937_64 rng{7};
   std::function<void(const Node&, Probe&, int64_t)> fault;
   std::function<bool(const Node&)> silent;  ///< servers that send nothing
+  bool icmp_too = false;  ///< every TCP probe is followed by an ICMP probe of the same target
 
   std::vector<Node> peers(const Node& s) const {
     std::vector<Node> out;
@@ -110,6 +112,12 @@ struct MiniNet {
             }
             if (fault) fault(src, p, t);
             probes.push_back(p);
+            if (icmp_too) {
+              Probe q = p;
+              q.protocol = v1::ICMP;
+              if (fault) fault(src, q, t);
+              probes.push_back(q);
+            }
           }
           sink(make_batch(src, probes));
         }

@@ -184,11 +184,11 @@ ObserveCounts Windows::observe(const v1::ResultBatch& batch, int64_t now_ms) {
     if (answered) {
       auto& peer = activity_[dst];
       peer.last_answer_ms = now_ms;
-      if (ts - peer.last_answer_ts_us > Activity::kStreakGapUs) peer.answering_since_us = ts;
-      peer.last_answer_ts_us = std::max(peer.last_answer_ts_us, ts);
       if (peer.first_seen_ms == 0) peer.first_seen_ms = now_ms;
-      if (ts - me.last_success_ts_us > Activity::kStreakGapUs) me.reaching_since_us = ts;
-      me.last_success_ts_us = std::max(me.last_success_ts_us, ts);
+      for (auto* streak : {&peer.answering[proto], &me.reaching[proto]}) {
+        if (ts - streak->last_ts_us > Activity::kStreakGapUs) streak->since_us = ts;
+        streak->last_ts_us = std::max(streak->last_ts_us, ts);
+      }
       if (tracked_by_src_[src] > 0) {
         auto it = pairs_.find(pair);
         if (it != pairs_.end() && ts > it->second.first_fail_us) ++it->second.successes_after;

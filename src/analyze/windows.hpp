@@ -107,12 +107,17 @@ struct Activity {
   int64_t first_seen_ms = 0;       ///< first batch from it or first answer by it
   int64_t last_batch_ms = 0;       ///< last batch it sent
   int64_t last_answer_ms = 0;      ///< last arrival of a probe it answered
-  int64_t last_answer_ts_us = 0;   ///< latest start of a probe it answered
-  int64_t last_success_ts_us = 0;  ///< latest start of a probe it sent that was answered
-  /// Start of the current streak of answers by it (as a target) / to it (as a source): the
-  /// first answer after a gap of more than kStreakGapUs.
-  int64_t answering_since_us = 0;
-  int64_t reaching_since_us = 0;
+  /// A streak of answered probes of one protocol: the latest start of an answered probe, and
+  /// the start of the first answer after a gap of more than kStreakGapUs.
+  struct Streak {
+    int64_t last_ts_us = 0;
+    int64_t since_us = 0;
+  };
+  /// Per protocol (indexed by collector::Protocol): answers by it as a target, answers to it as
+  /// a source. Per protocol because a host whose agent is gone still answers ICMP (the kernel)
+  /// while its TCP, UDP and HTTP probes fail: it does not "answer others" for those.
+  std::array<Streak, 5> answering{};
+  std::array<Streak, 5> reaching{};
   static constexpr int64_t kStreakGapUs = 15'000'000;
 };
 
