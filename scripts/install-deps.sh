@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git lld
   libboost-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
   nlohmann-json3-dev libsqlite3-dev sqlite3 libprotobuf-dev protobuf-compiler libsnappy-dev
   libpugixml-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libxxhash-dev
