@@ -2,6 +2,8 @@
 # Configures and builds pingmesh, and the web UI when Node.js is present.
 # Usage: scripts/build.sh [release|asan] [ninja targets...]   (default: release, everything)
 # Build trees: build/ (release) and build-asan/ (AddressSanitizer + UBSan); web/dist for the UI.
+# Uses ccache when it is installed (PINGMESH_CCACHE=0: not); with CI=true, line-table debug info
+# only (-DPINGMESH_CI=ON). Build-time settings and figures: docs/BUILD.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-release}"
@@ -11,6 +13,15 @@ case "$kind" in
   asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug -DPINGMESH_SANITIZE=ON -DPINGMESH_BENCH=OFF) ;;
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
+if [[ ${CI:-} == true ]]; then
+  flags+=(-DPINGMESH_CI=ON)
+fi
+if [[ ${PINGMESH_CCACHE:-1} != 0 ]] && command -v ccache >/dev/null 2>&1; then
+  flags+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  # Hits across clones and worktrees; the precompiled headers need the two pch/time sloppinesses.
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+  export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
+fi
 if [[ ! -f "$dir/build.ninja" ]]; then
   cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
 fi
