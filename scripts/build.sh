@@ -18,9 +18,9 @@ if [[ ${CI:-} == true ]]; then
 fi
 if [[ ${PINGMESH_CCACHE:-1} != 0 ]] && command -v ccache >/dev/null 2>&1; then
   flags+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-  # Hits across clones and worktrees; the precompiled headers need the two pch/time sloppinesses.
+  # Hits across clones and worktrees; the sloppiness lets it cache PINGMESH_PCH=ON builds too.
   export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
-  export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
+  export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros}"
 fi
 if [[ ! -f "$dir/build.ninja" ]]; then
   cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
