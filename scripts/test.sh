@@ -22,7 +22,8 @@ last_cpu=0
 phase_time() {
   local now cpu
   now=$(date +%s)
-  cpu=$(times | awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] }
+  cpu=$(times | awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/)
+                                                          s += a[1] * 60 + a[2] }
                                printf "%.0f", s }')
   echo "== time $1: wall $((now - last_wall)) s, CPU $((cpu - last_cpu)) s"
   last_wall=$now
