@@ -22,9 +22,9 @@ last_cpu=0
 phase_time() {
   local now cpu
   now=$(date +%s)
-  cpu=$(times | awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/)
-                                                          s += a[1] * 60 + a[2] }
-                               printf "%.0f", s }')
+  # utime + stime of the waited-for children of this shell (fields 16, 17 of /proc/PID/stat).
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.0f", ($14 + $15) / hz }' \
+    "/proc/$$/stat")
   echo "== time $1: wall $((now - last_wall)) s, CPU $((cpu - last_cpu)) s"
   last_wall=$now
   last_cpu=$cpu
