@@ -51,7 +51,7 @@ TOR_BLACKHOLE_RACK = "d1r1"  # in dc1: every host of it black-holed towards one 
 PROTOCOLS = ["tcp", "udp", "icmp"]
 PROBES = [{"protocol": "tcp", "port": 9001}, {"protocol": "udp", "port": 9001},
           {"protocol": "icmp"}]
-HEALTHY_SOAK_S = 80    # continuous healthy probing; the whole fault-free part is ~100 s
+HEALTHY_SOAK_S = 60    # continuous healthy probing; the whole fault-free part is ~75 s
 ALERT_WITHIN_S = 60
 RESOLVE_WITHIN_S = 90
 PULL_S = 1.0            # agents' --pull-interval-ms
