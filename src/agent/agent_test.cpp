@@ -485,6 +485,60 @@ TEST(AgentLoopback, KillSwitchAndNotFoundStopProbing) {
   a.stop();
 }
 
+// The kill switch's exact semantics: once the engine applied the stop (pingmesh_agent_probing 0),
+// no probe starts (probes_started_total freezes at once), while the probes already in flight run
+// to their answer or timeout, are counted in probes_total and uploaded: completed = started.
+TEST(AgentLoopback, KillSwitchStartsNoProbeAfterTheStopAndFinishesThoseInFlight) {
+  FakeController ctl;
+  FakeCollector col;
+  Agent a(lab_config("ks2", "127.0.0.7", ctl.url(), col.url()));
+  a.start();
+  // A UDP socket that never answers: probes to it stay in flight for the whole probe timeout
+  // (1 s), so about 20 of them are in flight at any moment.
+  int sink = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(sink, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(0x7f000007);
+  ASSERT_EQ(::bind(sink, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  socklen_t salen = sizeof(sa);
+  ::getsockname(sink, reinterpret_cast<sockaddr*>(&sa), &salen);
+  auto entries = std::vector<model::PinglistEntry>{
+      entry("ks2", "127.0.0.7", model::Protocol::kUdp, a.udp_port(), 0, 50),
+      entry("ks2", "127.0.0.7", model::Protocol::kTcp, a.tcp_port(), 0, 50),
+      entry("sink", "127.0.0.7", model::Protocol::kUdp, ntohs(sa.sin_port), 0, 50)};
+  ctl.set(pinglist("ks2", entries, "00000000000000d1"));
+  auto started = [&] { return metric_sum(a, "pingmesh_agent_probes_started_total{"); };
+  auto completed = [&] { return metric_sum(a, "pingmesh_agent_probes_total{"); };
+  auto timeouts = [&] {
+    return metric_sum(a, "pingmesh_agent_probes_total{protocol=\"udp\",outcome=\"timeout\"}");
+  };
+  ASSERT_TRUE(eventually([&] { return timeouts() >= 20; }, 10s)) << "sink probes time out";
+
+  auto stopped = pinglist("ks2", {}, "00000000000000d2");
+  stopped.stopped = true;
+  ctl.set(stopped);
+  ASSERT_TRUE(eventually([&] { return metric_sum(a, "pingmesh_agent_probing ") == 0; }))
+      << "the engine applies the stop";
+  double started_at_stop = started();  // a render after the one that showed the stop
+  double completed_at_stop = completed();
+  double timeouts_at_stop = timeouts();
+  EXPECT_GT(started_at_stop - completed_at_stop, 5) << "probes were in flight at the stop";
+
+  std::this_thread::sleep_for(1300ms);  // > probe timeout: every probe in flight has finished
+  EXPECT_EQ(started(), started_at_stop) << "a probe started after the stop was applied";
+  EXPECT_EQ(completed(), started_at_stop) << "every probe in flight at the stop is counted";
+  EXPECT_GT(timeouts(), timeouts_at_stop) << "in-flight probes completed after the stop";
+  EXPECT_EQ(metric_sum(a, "pingmesh_agent_inflight_probes "), 0);
+  EXPECT_TRUE(eventually([&] { return static_cast<double>(col.rows().size()) == started_at_stop; }))
+      << "uploaded " << col.rows().size() << " of " << started_at_stop;
+
+  ctl.set(pinglist("ks2", entries, "00000000000000d3"));
+  EXPECT_TRUE(eventually([&] { return started() > started_at_stop + 10; })) << "resumes";
+  a.stop();
+  ::close(sink);
+}
+
 TEST(AgentLoopback, MalformedPinglistKeepsTheLastGoodOne) {
   FakeController ctl;
   FakeCollector col;

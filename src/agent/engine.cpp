@@ -577,10 +577,19 @@ struct Engine::Impl {
       p = std::move(pending);
     }
     if (!p || p->stopped) {
+      // Kill switch: no probe starts after this point (the schedule is empty, so fire() takes
+      // nothing and nothing held back by the rate or in-flight cap is left to fire). Probes
+      // already in flight run to their answer or timeout and are reported: they are real
+      // measurements started before the stop (docs/AGENT.md, "Stop rules").
+      bool was_probing = scheduler.size() > 0;
       scheduler.clear();
       task_state.clear();
       metrics.peers.set(0);
       metrics.probing.set(0);
+      if (was_probing) {
+        spdlog::info("agent: probing stopped; {} probes in flight finish within {} ms", inflight,
+                     opts.probe_timeout_ms);
+      }
       return;
     }
     ApplyStats st = scheduler.apply(p->entries, now_ns / 1000);
@@ -642,6 +651,7 @@ struct Engine::Impl {
   }
 
   void start_probe(const ProbeTask& task) {
+    metrics.probes_started(task.entry.protocol).inc();
     uint32_t index = alloc_probe();
     Probe& p = probes[index];
     p.task_id = task.id;

@@ -72,6 +72,9 @@ AgentMetrics::AgentMetrics(metrics::Registry& r)
       registry_(r) {
   for (auto p : {model::Protocol::kIcmp, model::Protocol::kTcp, model::Protocol::kUdp,
                  model::Protocol::kHttp}) {
+    probes_started_[static_cast<int>(p)] =
+        &r.counter("pingmesh_agent_probes_started_total", "Probes started, by protocol",
+                   {{"protocol", std::string(model::to_string(p))}});
     for (auto o :
          {Outcome::kOk, Outcome::kDrop, Outcome::kTimeout, Outcome::kRefused, Outcome::kError}) {
       probes_[static_cast<int>(p)][static_cast<int>(o)] = &r.counter(

@@ -38,6 +38,12 @@ class AgentMetrics {
   metrics::Counter& probes(model::Protocol p, Outcome o) {
     return *probes_[static_cast<int>(p)][static_cast<int>(o)];
   }
+  /// pingmesh_agent_probes_started_total{protocol}: probes sent on their way. Counted when a
+  /// probe starts, probes_total when it completes, so started = completed + in flight; after a
+  /// stop, started freezes at once while probes in flight still complete (and are counted).
+  metrics::Counter& probes_started(model::Protocol p) {
+    return *probes_started_[static_cast<int>(p)];
+  }
   /// pingmesh_agent_rtt_seconds{level} (successful probes only)
   metrics::Histogram& rtt(model::Level l) { return *rtt_[static_cast<int>(l)]; }
   /// Counts `n` hits of a limit (pingmesh_agent_limit_hits_total{limit}); the first hit of each
@@ -72,6 +78,7 @@ class AgentMetrics {
  private:
   metrics::Registry& registry_;
   std::array<std::array<metrics::Counter*, 6>, 5> probes_{};
+  std::array<metrics::Counter*, 5> probes_started_{};
   std::array<metrics::Histogram*, 4> rtt_{};
   std::array<metrics::Counter*, static_cast<int>(Limit::kCount)> limits_{};
   std::array<std::atomic<bool>, static_cast<int>(Limit::kCount)> logged_{};

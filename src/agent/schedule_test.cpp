@@ -189,6 +189,33 @@ TEST(Schedule, ClearStopsEverything) {
   EXPECT_TRUE(run(s, 0, 20'000'000).empty());
 }
 
+// The kill switch (Engine: scheduler.clear()) must also drop probes the rate and in-flight caps
+// were holding back: none of them may start after the stop, and a resume starts afresh.
+TEST(Schedule, ClearDropsProbesHeldBackByTheCaps) {
+  ScheduleOptions o = unlimited();
+  o.max_rate = 50;
+  o.max_inflight = 20;
+  Scheduler s(o);
+  s.apply(entries(1000), 0);
+  std::vector<const ProbeTask*> due;
+  s.take_due(20'000'000, 0, &due);  // all 1000 due; the caps let a handful through
+  ASSERT_LT(due.size(), 20u);
+  ASSERT_GT(s.limit_hits().rate, 0u);
+  due.clear();
+  s.take_due(20'001'000, 20, &due);  // one slot later, the in-flight cap is full
+  ASSERT_GT(s.limit_hits().inflight, 0u);
+  ASSERT_NE(s.next_wake_us(20'001'000, 0), Scheduler::kNever) << "probes are held back";
+
+  s.clear();
+  EXPECT_EQ(s.next_wake_us(20'001'000, 0), Scheduler::kNever);
+  due.clear();
+  for (int64_t now = 20'002'000; now <= 60'000'000; now += 1000) s.take_due(now, 0, &due);
+  EXPECT_TRUE(due.empty()) << due.size() << " probes started after clear()";
+
+  s.apply(entries(10), 60'000'000);  // resume
+  EXPECT_EQ(run(s, 60'000'000, 71'000'000).size(), 10u);  // one interval + jitter
+}
+
 TEST(Schedule, WakeUpsAreRoundedToSlots) {
   ScheduleOptions o = unlimited();
   o.slot_us = 2000;

@@ -4,20 +4,32 @@ ECMP), the real `pingmesh server` in the root namespace on 10.255.0.1, one real 
 namespace. dc2 is registered in rack mode by import, dc1 in switch mode through the API (racks by
 CIDR, servers created by the agents' heartbeats).
 
-Asserts: healthy -> every server alive and placed in its rack, DC and rack matrices filled (TCP,
-UDP, ICMP) with plausible RTTs, no alert; 5 % loss on one rack uplink (lab fault) -> an alert
-naming that rack fires within 60 s, loss on its row and column only; undo -> that alert is
-resolved; a black hole between two hosts -> that pair (both ways), and only it, shows loss, and
-no ToR is blamed for it; at the same time every host of d1r1 black-holed towards one peer each
--> a tor_black_hole alert naming d1r1 (and no other rack) within 60 s; 5 % loss on one spine ->
-an alert naming dc1's spine layer within 60 s. Needs root and network
-namespaces; prints "SKIPPED: <reason>" otherwise. Bounded (~3 min); the lab is torn down and
-every process started here is killed by PID at the end.
+Asserts, in order:
+- healthy: every server alive and placed in its rack, DC and rack matrices filled (TCP, UDP,
+  ICMP) with plausible RTTs, no alert for HEALTHY_SOAK_S of continuous probing;
+- per-DC kill switch (dc2): every dc2 agent applies the stop within one pull interval (+ slack),
+  no probe starts after that (probes_started_total frozen), probes in flight complete
+  (completed == started); dc1 goes on; resume -> they probe again;
+- server restart (down 3 s): agents keep probing and buffer; every result acked before is in the
+  store after; the UI and the matrices return; nothing dropped; no alert ever in the whole
+  fault-free part;
+- 5 % loss on one rack uplink -> an alert naming that rack within 60 s, loss on its row and
+  column only; undo -> resolved;
+- a black hole between two hosts -> that pair (both ways), and only it, shows loss, no ToR is
+  blamed for it; at the same time every host of d1r1 black-holed towards one peer each -> a
+  tor_black_hole alert naming d1r1 (and no other rack) within 60 s; then the global kill switch
+  while probes to the black-holed peers are in flight: as above on all 12 agents, those probes
+  time out after the stop and are counted, and once the buffers drain the store holds exactly
+  the results the agents had acknowledged; resume;
+- 5 % loss on one spine -> an alert naming dc1's spine layer within 60 s.
+Needs root and network namespaces; prints "SKIPPED: <reason>" otherwise. Bounded (~3.5 min); the
+lab is torn down and every process started here is killed by PID at the end.
 
 usage: lab_e2e.py --binary PATH --lab lab/lab.sh [--workdir DIR] [--keep-lab]
 """
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -39,9 +51,15 @@ TOR_BLACKHOLE_RACK = "d1r1"  # in dc1: every host of it black-holed towards one 
 PROTOCOLS = ["tcp", "udp", "icmp"]
 PROBES = [{"protocol": "tcp", "port": 9001}, {"protocol": "udp", "port": 9001},
           {"protocol": "icmp"}]
-HEALTHY_SOAK_S = 20
+HEALTHY_SOAK_S = 60    # continuous healthy probing; the whole fault-free part is ~75 s
 ALERT_WITHIN_S = 60
 RESOLVE_WITHIN_S = 90
+PULL_S = 1.0            # agents' --pull-interval-ms
+STOP_SLACK_S = 0.5      # the pull's own round trip and the engine's wake-up, with room to spare
+PROBE_TIMEOUT_S = 5.0   # agents' --probe-timeout-ms (the default): the longest a probe is in flight
+MAX_FAILED_PULLS = 10   # agents' --max-failed-pulls: a 10 s outage at a 1 s pull (30 s by default)
+SERVER_DOWN_S = 3.0     # the server restart's outage, > 2 pulls and 2 batch intervals
+STOP_LOG = "agent: probing stopped;"  # the engine's line when it applies a stop (engine.cpp)
 
 
 def skip_reason(lab):
@@ -101,21 +119,38 @@ class LabMesh(Mesh):
             args = ["agent", "--server", self.url, "--token", AGENT_TOKEN, "--name", h["name"],
                     "--address", h["ipv4"], "--address", h["ipv6"], "--dc", h["dc_name"],
                     "--lab-min-interval-ms", "1000", "--heartbeat-interval-ms", "1000",
-                    "--pull-interval-ms", "1000", "--batch-interval-ms", "1000",
-                    "--log-level", "info"]
+                    "--pull-interval-ms", str(int(PULL_S * 1000)), "--batch-interval-ms", "1000",
+                    "--probe-timeout-ms", str(int(PROBE_TIMEOUT_S * 1000)),
+                    "--max-failed-pulls", str(MAX_FAILED_PULLS), "--log-level", "info"]
             self.agents[h["name"]] = self._spawn(args, f"agent-{h['name']}.log",
                                                  prefix=("ip", "netns", "exec", h["netns"]))
         log(f"started {len(self.agents)} agents in their namespaces")
 
     def agent_metrics(self, name):
+        """The agent's /metrics summed by metric name (over labels)."""
         h = next(x for x in self.hosts if x["name"] == name)
         st, text = http("GET", f"http://{h['ipv4']}:9002/metrics", timeout=2)
         check(st == 200, f"{name} /metrics: HTTP {st}")
-        total = 0.0
+        out = {}
         for line in text.splitlines():
-            if line.startswith("pingmesh_agent_probes_total"):
-                total += float(line.rpartition(" ")[2])
-        return {"pingmesh_agent_probes_total": total}
+            if line.startswith("pingmesh_agent_"):
+                key, _, value = line.rpartition(" ")
+                name_ = key.split("{", 1)[0]
+                out[name_] = out.get(name_, 0.0) + float(value)
+        return out
+
+    def stop_applied_at(self, name, after):
+        """Unix time of the agent engine's first 'probing stopped' log line after `after`."""
+        with open(os.path.join(self.dir, f"agent-{name}.log"), errors="replace") as f:
+            for line in f:
+                if STOP_LOG in line:
+                    t = datetime.datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+                    if t >= after:
+                        return t
+        return None
+
+    def dc_of(self, name):
+        return next(h["dc_name"] for h in self.hosts if h["name"] == name)
 
 
 def matrix_problems(m, since):
@@ -136,6 +171,166 @@ def matrix_problems(m, since):
                     elif c.get("value") is None or not (0 < c["value"] < 5000):
                         problems.append(f"{where}: p50 {c.get('value')} us")
     return problems
+
+
+def fleet_probes(m, since):
+    """Results the collector holds since `since`: the DC matrix's probe counts, all protocols."""
+    total = 0
+    for proto in PROTOCOLS:
+        for row in m.matrix("dc", proto, "probes", frm=since)["cells"]:
+            total += sum(c.get("value") or 0 for c in row)
+    return total
+
+
+def metric_of(m, names, metric):
+    return {n: m.agent_metrics(n).get(metric, 0.0) for n in names}
+
+
+def kill_switch(m, dc=None, store_since=None):
+    """ctl stop (everywhere, or in `dc` only) and resume, measured on every agent.
+
+    Semantics (docs/AGENT.md): once an agent's engine applied the stop, no probe starts (its
+    pingmesh_agent_probes_started_total freezes); probes already in flight run to their answer or
+    timeout and are counted. So: the engine logs the stop within one pull interval (+ slack) of
+    the API call; from the first scrape after that line, started never moves again; after the
+    probe timeout completed (probes_total) == started on every agent, nothing in flight. Agents
+    of other DCs go on probing. With `store_since`, once every buffer is empty the collector holds
+    exactly the results the agents had acknowledged (nothing acked is lost, nothing counted
+    twice). Returns how many probes completed after their agent applied the stop."""
+    names = sorted(m.agents)
+    stopping = [n for n in names if dc is None or m.dc_of(n) == dc]
+    running = [n for n in names if n not in stopping]
+    where = "everywhere" if dc is None else f"in {dc} only"
+    log(f"--- kill switch {where}: {len(stopping)} agents stop, {len(running)} go on")
+    started_run0 = metric_of(m, running, "pingmesh_agent_probes_started_total")
+    t0 = time.time()
+    st, text = http("POST", m.url + "/api/v1/stop", {"dc": dc} if dc else {}, token=ADMIN_TOKEN)
+    check(st == 200, f"POST /api/v1/stop: HTTP {st}: {text[:300]}")
+    applied, at_apply = {}, {}
+
+    def all_applied():
+        for n in stopping:
+            if n not in applied:
+                t = m.stop_applied_at(n, t0)
+                if t is not None:
+                    applied[n] = t
+                    at_apply[n] = m.agent_metrics(n)  # a scrape after the stop was applied
+        return len(applied) == len(stopping) or f"not yet: {sorted(set(stopping) - set(applied))}"
+    wait_until("every agent to apply the stop", all_applied, PULL_S + STOP_SLACK_S + 3, 0.1)
+    lat = {n: applied[n] - t0 for n in stopping}
+    slow = {n: round(v, 2) for n, v in lat.items() if v > PULL_S + STOP_SLACK_S}
+    check(not slow, f"stop applied later than one pull interval ({PULL_S}s) + {STOP_SLACK_S}s: "
+          f"{slow}")
+    log(f"stop applied by every agent {min(lat.values()):.2f}..{max(lat.values()):.2f}s after "
+        f"the API call (pull interval {PULL_S}s)")
+    for n in running:
+        check(m.stop_applied_at(n, t0) is None, f"{n} ({m.dc_of(n)}) stopped probing too")
+
+    time.sleep(PROBE_TIMEOUT_S + 1.0)  # every probe in flight at the stop has finished
+    late, moved, open_ = 0, {}, {}
+    for n in stopping:
+        now = m.agent_metrics(n)
+        a = at_apply[n]
+        if now["pingmesh_agent_probes_started_total"] != a["pingmesh_agent_probes_started_total"]:
+            moved[n] = (a["pingmesh_agent_probes_started_total"],
+                        now["pingmesh_agent_probes_started_total"])
+        if (now["pingmesh_agent_probes_total"] != now["pingmesh_agent_probes_started_total"]
+                or now.get("pingmesh_agent_inflight_probes")):
+            open_[n] = (now["pingmesh_agent_probes_started_total"],
+                        now["pingmesh_agent_probes_total"], now.get("pingmesh_agent_inflight_probes"))
+        check(now.get("pingmesh_agent_probing") == 0, f"{n}: pingmesh_agent_probing is not 0")
+        late += now["pingmesh_agent_probes_total"] - a["pingmesh_agent_probes_total"]
+    check(not moved, f"probes started after the stop was applied (started at apply, now): {moved}")
+    check(not open_, f"probes in flight at the stop never completed (started, completed, "
+          f"in flight): {open_}")
+    log(f"started counters frozen on all {len(stopping)} stopped agents from the apply on; "
+        f"{late:.0f} probes in flight at the stop completed afterwards and were counted")
+    if running:
+        now = metric_of(m, running, "pingmesh_agent_probes_started_total")
+        idle = [n for n in running if now[n] <= started_run0[n]]
+        check(not idle, f"agents outside {dc} stopped probing: {idle}")
+        log(f"the {len(running)} agents outside {dc} kept probing")
+
+    if store_since is not None:
+        def drained():
+            left = {n: v for n, v in metric_of(m, names, "pingmesh_agent_buffer_results").items()
+                    if v}
+            return not left or f"buffered: {left}"
+        wait_until("every agent's buffer to drain", drained, 15, 0.5)
+        time.sleep(1.5)  # the last batch's ack and the collector's apply
+        acked = sum(metric_of(m, names, "pingmesh_agent_upload_results_total").values())
+        dropped = sum(metric_of(m, names, "pingmesh_agent_results_dropped_total").values())
+        stored = fleet_probes(m, store_since)
+        check(dropped == 0, f"agents dropped {dropped} results")
+        check(stored == acked, f"collector holds {stored} results, agents had {acked:.0f} acked")
+        log(f"collector holds exactly the {stored} results the agents had acknowledged, "
+            "0 dropped")
+
+    started0 = metric_of(m, stopping, "pingmesh_agent_probes_started_total")
+    t1 = time.time()
+    st, text = http("POST", m.url + "/api/v1/resume", {"dc": dc} if dc else {}, token=ADMIN_TOKEN)
+    check(st == 200, f"POST /api/v1/resume: HTTP {st}: {text[:300]}")
+
+    def resumed():
+        now = metric_of(m, stopping, "pingmesh_agent_probes_started_total")
+        idle = [n for n in stopping if now[n] <= started0[n]]
+        return not idle or f"idle: {idle}"
+    wait_until("every stopped agent to probe again", resumed, PULL_S + STOP_SLACK_S + 5, 0.2)
+    log(f"resume: every stopped agent probes again after {time.time() - t1:.1f}s")
+    return late
+
+
+def server_restart(m, started):
+    """SIGTERM the server, keep it down SERVER_DOWN_S, start it again on the same files.
+
+    Agents carry on: they keep probing their last pinglist and buffer results while it is down;
+    every result acknowledged before the restart is in the store afterwards (WAL), new results
+    flow, the UI (GET /) and the API (matrices) answer again, nothing is dropped."""
+    log("--- server restart mid-run")
+    names = sorted(m.agents)
+    time.sleep(2.5)  # a couple of batches acknowledged since the last phase
+    acked = sum(metric_of(m, names, "pingmesh_agent_upload_results_total").values())
+    before = fleet_probes(m, started)
+    check(before > 0, "the collector shows no results before the restart")
+    ui_status, ui_body = http("GET", m.url + "/")
+    ui_served = ui_status == 200 and "<html" in ui_body.lower()
+    started0 = metric_of(m, names, "pingmesh_agent_probes_started_total")
+    rc = m.stop_server()
+    check(rc == 0, f"server exit code after SIGTERM: {rc}\n{m.tail('server.log')}")
+    t_down = time.monotonic()
+    log(f"server stopped (exit 0); agents had {acked:.0f} results acknowledged, the store "
+        f"showed {before}")
+    time.sleep(SERVER_DOWN_S)
+    down = {n: m.agent_metrics(n) for n in names}
+    idle = [n for n in names if down[n]["pingmesh_agent_probes_started_total"] <= started0[n]
+            or down[n].get("pingmesh_agent_probing") != 1]
+    check(not idle, f"agents stopped probing while the server was down: {idle}")
+    buffered = sum(d.get("pingmesh_agent_buffer_results", 0) for d in down.values())
+    check(buffered > 0, "no agent buffers results while the server is down")
+    log(f"server down {SERVER_DOWN_S:.0f}s: every agent kept probing its last pinglist, "
+        f"{buffered:.0f} results buffered")
+    m.start_server()
+    log(f"server back after {time.monotonic() - t_down:.1f}s down")
+    if ui_served:
+        st, body = http("GET", m.url + "/")
+        check(st == 200 and body == ui_body, f"the UI is not served after the restart: HTTP {st}")
+        log("GET / serves the same UI again")
+    else:
+        log(f"GET / before the restart: HTTP {ui_status}, no UI (web/dist not built): "
+            "API checked only")
+    after = wait_until("the store to hold every acknowledged result", lambda: (
+        lambda n: n if n >= acked and n >= before else f"{n} < acked {acked:.0f} / {before}")(
+        fleet_probes(m, started)), 15, 0.5)
+    log(f"after the restart the store holds {after} results (>= {acked:.0f} acked before)")
+    acked_now = sum(metric_of(m, names, "pingmesh_agent_upload_results_total").values())
+    wait_until("results buffered in the outage to be acknowledged", lambda: (
+        lambda n: n > acked_now or "no new ack")(
+        sum(metric_of(m, names, "pingmesh_agent_upload_results_total").values())), 20, 0.5)
+    wait_until("matrices filled after the restart", lambda: (lambda p: not p or "; ".join(p[:5]))(
+        matrix_problems(m, time.time() - 30)), 30, 1.0)
+    dropped = sum(metric_of(m, names, "pingmesh_agent_results_dropped_total").values())
+    check(dropped == 0, f"agents dropped {dropped} results over the restart")
+    log("results flow again, matrices full, nothing dropped")
 
 
 def names_rack(alert, rack):
@@ -164,12 +359,21 @@ def run(m, lab, env, started):
         matrix_problems(m, started)), 30, 1.0)
     mx = m.matrix("dc", "icmp", "p50", frm=started)
     log("dc icmp p50 us: " + str([[round(c["value"]) for c in row] for row in mx["cells"]]))
-    end = time.monotonic() + HEALTHY_SOAK_S
+    t_healthy = time.monotonic()
+    end = t_healthy + HEALTHY_SOAK_S
     while time.monotonic() < end:
         alerts = m.active_alerts()
         check(not alerts, f"alerts on a healthy lab: {json.dumps(alerts)[:1500]}")
+        m.check_agents_running()
         time.sleep(2)
     log(f"no alert in {HEALTHY_SOAK_S}s of healthy probing")
+
+    kill_switch(m, dc="dc2")
+    server_restart(m, started)
+    ever = get_json(m.url + "/api/v1/alerts")["alerts"]
+    check(not ever, f"alerts in the fault-free part: {json.dumps(ever)[:1500]}")
+    log(f"no alert ever raised in {time.monotonic() - t_healthy:.0f}s without faults "
+        f"({HEALTHY_SOAK_S}s of continuous probing, a per-DC kill switch, a server restart)")
 
     log(f"--- fault: 5 % loss on rack {FAULT_RACK}'s uplinks")
     out = lab_cmd(lab, env, "fault", "loss", f"rack:{FAULT_RACK}", "5")
@@ -254,6 +458,10 @@ def run(m, lab, env, started):
     wait_until("the black-holed pair to show the loss", only_the_pair, 75, 3.0)
     log(f"server matrices: UDP loss > 50 % on exactly {a}<->{b}")
     tor_verdict()  # still only the ToR, nothing blamed for the single pair
+    # The kill switch while probes to black-holed peers are in flight (they time out after
+    # PROBE_TIMEOUT_S): they complete after the stop and are counted, no new probe starts.
+    late = kill_switch(m, store_since=started)
+    check(late > 0, "no probe was in flight at the stop: the in-flight case was not exercised")
     lab_cmd(lab, env, "undo", "all")
 
     log("--- fault: 5 % loss on spine d1s1 (every rack pair of dc1 degrades)")
