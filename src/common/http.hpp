@@ -47,7 +47,7 @@ struct Response {
   /// Pre-rendered header lines ("Name: value\r\n" each), written as they are after
   /// `content_type` and `headers`; lets a cached answer skip per-request header formatting. The
   /// server adds the status line, Server, Content-Length and Connection itself.
-  std::shared_ptr<const std::string> head_lines;
+  std::shared_ptr<const std::string> head_lines = nullptr;
 
   /// A JSON error body {"error": message, "field": field} with the given status.
   static Response error(int status, std::string_view message, std::string_view field = {});
