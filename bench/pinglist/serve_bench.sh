@@ -2,14 +2,17 @@
 # Pinglist GETs per second: `pingmesh server` against nginx (one worker) serving the same
 # pinglist as a static file with its ETag, in the same run, with wrk as the load on the other core.
 #
-#   bench/pinglist/serve_bench.sh [duration_s] [connections]
+#   bench/pinglist/serve_bench.sh [duration_s] [connections] [runs]
 #
 # Both servers are pinned to CPU 0 and wrk to CPU 1; pingmesh runs one I/O thread, like nginx's
-# one worker. Prints requests/s for conditional GETs (304) and full GETs (200) of each server.
+# one worker. Each run measures conditional GETs (304) and full GETs (200) of each server, the two
+# servers back to back; it prints every run, then the medians over the runs. Every wrk run is
+# bounded: -d duration_s (default 10) with -c connections (default 32); runs default to 5.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration="${1:-10}"
 conns="${2:-32}"
+runs="${3:-5}"
 bin=build/src/cmd/pingmesh
 [[ -x $bin ]] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx (scripts/install-deps.sh test)" >&2; exit 1; }
@@ -88,9 +91,9 @@ cpu_ticks() {
   echo "$u $st"
 }
 hz=$(getconf CLK_TCK)
-# rps URL PIDS [HEADER]: prints "requests/s server-CPU-us-per-request user-share" for a wrk run.
-# CPU per request is the figure that holds on a busy machine: requests/s falls when other work
-# shares CPU 0, the CPU spent per request does not.
+# rps URL PIDS [HEADER]: prints "requests/s user-us-per-request system-us-per-request" of the
+# server for a wrk run. CPU per request is the figure that holds on a busy machine: requests/s
+# falls when other work shares CPU 0, the CPU spent per request does not.
 rps() {
   local out u0 s0 u1 s1
   read -r u0 s0 <<<"$(cpu_ticks $2)"
@@ -102,8 +105,11 @@ rps() {
   read -r u1 s1 <<<"$(cpu_ticks $2)"
   echo "$out" | awk -v u=$((u1 - u0)) -v sy=$((s1 - s0)) -v hz="$hz" '
     /^ +[0-9]+ requests in/ {n = $1}
+    /Non-2xx or 3xx responses/ {bad = $NF}
     /Requests\/sec/ {r = $2}
-    END {printf "%s %.2f %.0f%%\n", r, (n > 0 ? (u + sy) * 1e6 / hz / n : 0), (u + sy > 0 ? 100 * u / (u + sy) : 0)}'
+    END {
+      if (bad > 0) {print "wrk saw " bad " error responses" > "/dev/stderr"; exit 1}
+      printf "%s %.2f %.2f\n", r, (n > 0 ? u * 1e6 / hz / n : 0), (n > 0 ? sy * 1e6 / hz / n : 0)}'
 }
 check() {  # url header expected-status
   local code
@@ -112,25 +118,44 @@ check() {  # url header expected-status
 }
 check "$url_pm" "If-None-Match: $etag_pm" 304
 check "$url_ng" "If-None-Match: $etag_ng" 304
+cmp -s "$work/www/h0-0" <(curl -sf "$url_ng") || { echo "nginx serves other bytes" >&2; exit 1; }
 
 pids_pm=${pids[0]}
 pids_ng="$(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')"
-echo "pinglist: $size bytes; wrk -t1 -c$conns -d${duration}s on CPU 1; servers on CPU 0"
-printf '%-26s %11s %11s %6s %15s %15s %6s\n' "request" "pingmesh/s" "nginx/s" "ratio" \
-  "pingmesh us/r" "nginx us/r" "ratio"
-for kind in 304 200; do
-  if [[ $kind == 304 ]]; then
-    read -r a ca ua <<<"$(rps "$url_pm" "$pids_pm" "If-None-Match: $etag_pm")"
-    read -r b cb ub <<<"$(rps "$url_ng" "$pids_ng" "If-None-Match: $etag_ng")"
-    label="conditional GET (304)"
-  else
-    read -r a ca ua <<<"$(rps "$url_pm" "$pids_pm")"
-    read -r b cb ub <<<"$(rps "$url_ng" "$pids_ng")"
-    label="full GET (200, $size B)"
-  fi
-  awk -v l="$label" -v a="$a" -v b="$b" -v ca="$ca" -v cb="$cb" -v ua="$ua" -v ub="$ub" 'BEGIN {
-    printf "%-26s %11s %11s %6.2f %8s (%4s) %8s (%4s) %6.2f\n", l, a, b, a / b, ca, ua, cb, ub,
-      (ca > 0 ? cb / ca : 0) }'
+echo "pinglist: $size bytes; wrk -t1 -c$conns -d${duration}s on CPU 1; servers on CPU 0; $runs runs"
+echo "us/r: server CPU per request, user+system (user); ratios: pingmesh/nginx for req/s,"
+echo "nginx/pingmesh for CPU (> 1: pingmesh better)"
+printf '%-4s %-5s %11s %11s %6s %16s %16s %6s\n' run kind "pingmesh/s" "nginx/s" ratio \
+  "pingmesh us/r" "nginx us/r" ratio
+results="$work/results"
+: >"$results"
+for run in $(seq "$runs"); do
+  for kind in 304 200; do
+    if [[ $kind == 304 ]]; then
+      read -r a ua sa <<<"$(rps "$url_pm" "$pids_pm" "If-None-Match: $etag_pm")"
+      read -r b ub sb <<<"$(rps "$url_ng" "$pids_ng" "If-None-Match: $etag_ng")"
+    else
+      read -r a ua sa <<<"$(rps "$url_pm" "$pids_pm")"
+      read -r b ub sb <<<"$(rps "$url_ng" "$pids_ng")"
+    fi
+    echo "$kind $a $ua $sa $b $ub $sb" >>"$results"
+    awk -v run="$run" -v k="$kind" -v a="$a" -v ua="$ua" -v sa="$sa" -v b="$b" -v ub="$ub" \
+      -v sb="$sb" 'BEGIN {
+      ca = ua + sa; cb = ub + sb
+      printf "%-4s %-5s %11.0f %11.0f %6.2f %8.2f (%5.2f) %8.2f (%5.2f) %6.2f\n", run, k, a, b,
+        a / b, ca, ua, cb, ub, (ca > 0 ? cb / ca : 0) }'
+  done
 done
-echo "us/r: server CPU (user + system) per request, (user share); its ratio is nginx's over"
-echo "pingmesh's (> 1: pingmesh cheaper)"
+echo "medians over $runs runs:"
+for kind in 304 200; do
+  # Median of each column separately; ratios are of the medians.
+  awk -v k="$kind" '$1 == k' "$results" | python3 -c '
+import statistics as st, sys
+rows = [list(map(float, l.split()[1:])) for l in sys.stdin if l.strip()]
+a, ua, sa, b, ub, sb = (st.median(c) for c in zip(*rows))
+ca = st.median([r[1] + r[2] for r in rows]); cb = st.median([r[4] + r[5] for r in rows])
+label = "conditional GET (304)" if sys.argv[1] == "304" else "full GET (200, %s B)" % sys.argv[2]
+print("%-26s req/s %8.0f vs %8.0f (%.2f)   us/r %5.2f (user %5.2f, sys %5.2f) vs %5.2f (user %5.2f, sys %5.2f) (%.2f)"
+      % (label, a, b, a / b, ca, ua, sa, cb, ub, sb, cb / ca))
+' "$kind" "$size"
+done

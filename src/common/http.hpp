@@ -31,8 +31,9 @@ struct Request {
   std::string_view header(std::string_view lower_name) const;
   /// Percent-decoded value of a query parameter, or nullopt when absent.
   std::optional<std::string> query_param(std::string_view key) const;
-  /// Path parameters captured by the router ({name} segments), in order.
-  std::vector<std::string> params;
+  /// Path parameters captured by the router ({name} segments), in order. Mutable: the router
+  /// fills them while dispatching a request handlers see as const.
+  mutable std::vector<std::string> params;
 };
 
 /// A response. `shared_body` (when set) is sent instead of `body` without copying it per request,
@@ -43,6 +44,10 @@ struct Response {
   Headers headers;
   std::string body;
   std::shared_ptr<const std::string> shared_body;
+  /// Pre-rendered header lines ("Name: value\r\n" each), written as they are after
+  /// `content_type` and `headers`; lets a cached answer skip per-request header formatting. The
+  /// server adds the status line, Server, Content-Length and Connection itself.
+  std::shared_ptr<const std::string> head_lines = nullptr;
 
   /// A JSON error body {"error": message, "field": field} with the given status.
   static Response error(int status, std::string_view message, std::string_view field = {});
@@ -53,6 +58,20 @@ struct Response {
 };
 
 using Handler = std::function<Response(const Request&)>;
+
+/// True when a response with this status carries a body (not 1xx, 204 or 304; RFC 9110 6.4.1).
+bool status_has_body(int status);
+
+/// Appends the status line and header block of `response` to `out`, ending with the empty line:
+/// "HTTP/1.<version % 10> <status> <reason>", Server (when `server_header` is not empty), the
+/// content type, `headers`, `head_lines`, Content-Length = `body_bytes` (left out when the status
+/// has no body) and "Connection: close" when not `keep_alive` ("Connection: keep-alive" for a
+/// kept-alive HTTP/1.0 exchange). Framing headers (Content-Length, Transfer-Encoding, Connection)
+/// in `response.headers` are dropped: the server frames the message itself. Allocates only when
+/// `out` must grow.
+void append_response_head(std::string& out, const Response& response,
+                          std::string_view server_header, unsigned version, bool keep_alive,
+                          std::size_t body_bytes);
 
 /// Options of an HTTP server.
 struct ServerOptions {
@@ -74,8 +93,12 @@ struct ServerStats {
   uint64_t open_connections = 0;
 };
 
-/// An asynchronous HTTP/1.1 server with keep-alive. Handlers run on the I/O threads and must be
-/// thread-safe when threads > 1. Throws std::system_error from start() when it cannot bind.
+/// An asynchronous HTTP/1.1 server with keep-alive and pipelining (answers in request order).
+/// Handlers run on the I/O threads and must be thread-safe when threads > 1. With one thread, a
+/// connection's work runs on the io_context directly; with more, on a strand per connection.
+/// Requests are parsed by Boost.Beast into a Request reused per connection; response heads are
+/// written by append_response_head() into a reused buffer and sent with the body in one writev.
+/// Throws std::system_error from start() when it cannot bind.
 class Server {
  public:
   Server(ServerOptions options, Handler handler);

@@ -1,5 +1,7 @@
 // Boost.Beast lives only here: compile time of the rest of the tree stays low.
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <unordered_set>
 #include <utility>
 #include <boost/asio.hpp>
@@ -66,9 +68,11 @@ Response Response::text(std::string body, int status, std::string content_type) 
   return r;
 }
 
-std::string url_decode(std::string_view in, bool plus_as_space) {
-  std::string out;
-  out.reserve(in.size());
+namespace {
+
+/// Percent-decodes into `out`, reusing its capacity.
+void url_decode_into(std::string_view in, bool plus_as_space, std::string& out) {
+  out.clear();
   auto hex = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -87,6 +91,14 @@ std::string url_decode(std::string_view in, bool plus_as_space) {
     }
     out.push_back(plus_as_space && c == '+' ? ' ' : c);
   }
+}
+
+}  // namespace
+
+std::string url_decode(std::string_view in, bool plus_as_space) {
+  std::string out;
+  out.reserve(in.size());
+  url_decode_into(in, plus_as_space, out);
   return out;
 }
 
@@ -105,39 +117,83 @@ std::string url_encode(std::string_view in) {
   return out;
 }
 
+bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
 namespace {
 
-/// Body type that sends a shared immutable string without copying it.
-struct SharedStringBody {
-  using value_type = std::shared_ptr<const std::string>;
-  static std::uint64_t size(const value_type& v) { return v ? v->size() : 0; }
-  class writer {
-   public:
-    using const_buffers_type = asio::const_buffer;
-    template <bool isRequest, class Fields>
-    writer(const bhttp::header<isRequest, Fields>&, const value_type& b) : body_(b) {}
-    void init(beast::error_code& ec) { ec = {}; }
-    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
-      ec = {};
-      if (!body_ || body_->empty()) return boost::none;
-      return {{asio::const_buffer(body_->data(), body_->size()), false}};
-    }
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-   private:
-    const value_type& body_;
-  };
-};
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool is_framing_header(std::string_view name) {
+  return iequals_ascii(name, "content-length") || iequals_ascii(name, "transfer-encoding") ||
+         iequals_ascii(name, "connection");
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+void append_number(std::string& out, uint64_t n) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, end);
+}
 
 }  // namespace
 
+void append_response_head(std::string& out, const Response& response,
+                          std::string_view server_header, unsigned version, bool keep_alive,
+                          std::size_t body_bytes) {
+  // A status outside 100..999 would not be three digits on the wire.
+  const int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(out, static_cast<uint64_t>(status));
+  out.push_back(' ');
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  out.append(reason.data(), reason.size());
+  out.append("\r\n");
+  if (!server_header.empty()) append_header(out, "Server", server_header);
+  if (!response.content_type.empty()) append_header(out, "Content-Type", response.content_type);
+  for (const auto& [name, value] : response.headers) {
+    if (!is_framing_header(name)) append_header(out, name, value);
+  }
+  if (response.head_lines) out.append(*response.head_lines);
+  if (status_has_body(status)) {
+    out.append("Content-Length: ");
+    append_number(out, body_bytes);
+    out.append("\r\n");
+  }
+  if (!keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (version == 10) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+}
+
+class SessionBase;
+
 struct Server::Impl {
+  Impl(ServerOptions o, Handler h)
+      : options(std::move(o)), handler(std::move(h)), ioc(std::max(1, options.threads)) {}
+
   // Counters come first: members are destroyed in reverse order, and sessions still queued in
   // the io_context decrement `open` when the io_context destroys them.
   std::atomic<bool> stopped{false};
   std::atomic<uint64_t> requests{0}, accepted{0}, rejected{0}, bad{0}, open{0};
   // Live sessions, for the idle sweep. Registered once per connection, not per request.
   std::mutex sessions_mu;
-  std::unordered_set<class Session*> sessions;
+  std::unordered_set<SessionBase*> sessions;
   uint16_t bound_port = 0;
   ServerOptions options;
   Handler handler;
@@ -148,6 +204,8 @@ struct Server::Impl {
   std::optional<asio::steady_timer> sweep_timer;
 
   void do_accept();
+  template <class Executor>
+  void accept_on(Executor executor);
   void sweep();
 };
 
@@ -159,123 +217,283 @@ int64_t steady_ms() {
       .count();
 }
 
+/// Input read per system call; a whole request head of a typical client fits.
+constexpr std::size_t kReadBytes = 16 * 1024;
+/// Per-connection buffers larger than this are released after their request, so a connection
+/// that once carried a large body does not keep its memory.
+constexpr std::size_t kRetainBytes = 64 * 1024;
+constexpr std::uint32_t kHeaderLimitBytes = 64 * 1024;
+
+/// Beast request parser that fills a Request in place. Beast's own request_parser allocates
+/// every header field of every request; this one reuses the strings of the connection's Request.
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  explicit RequestParser(Request& request) : req_(request) {}
+
+  bhttp::verb verb() const { return verb_; }
+  unsigned version() const { return version_; }
+  bool expects_continue() const { return expects_continue_; }
+
+ private:
+  void on_request_impl(bhttp::verb method, beast::string_view method_str,
+                       beast::string_view target, int version, beast::error_code&) override {
+    verb_ = method;
+    version_ = static_cast<unsigned>(version);
+    req_.method.assign(method_str.data(), method_str.size());
+    std::string_view t(target.data(), target.size());
+    auto qpos = t.find('?');
+    url_decode_into(t.substr(0, qpos), false, req_.path);
+    if (qpos == std::string_view::npos) {
+      req_.query.clear();
+    } else {
+      req_.query.assign(t.substr(qpos + 1));
+    }
+    req_.body.clear();
+    req_.params.clear();
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = bhttp::error::bad_version;  // never called for a request parser
+  }
+  void on_field_impl(bhttp::field field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    if (fields_ == req_.headers.size()) req_.headers.emplace_back();
+    auto& [k, v] = req_.headers[fields_++];
+    k.resize(name.size());
+    for (std::size_t i = 0; i < name.size(); ++i) k[i] = ascii_lower(name[i]);
+    v.assign(value.data(), value.size());
+    if (field == bhttp::field::expect && iequals_ascii(v, "100-continue")) {
+      expects_continue_ = true;
+    }
+  }
+  void on_header_impl(beast::error_code&) override { req_.headers.resize(fields_); }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         beast::error_code&) override {
+    // The base class has already refused lengths above the body limit.
+    if (content_length) req_.body.reserve(static_cast<std::size_t>(*content_length));
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  Request& req_;
+  std::size_t fields_ = 0;
+  bhttp::verb verb_ = bhttp::verb::unknown;
+  unsigned version_ = 11;
+  bool expects_continue_ = false;
+};
+
 }  // namespace
 
-/// One connection. Idle connections are closed by the server's periodic sweep rather than by a
-/// timer per operation: re-arming a timer on every read doubled the cost of a small request.
-class Session : public std::enable_shared_from_this<Session> {
+/// What the server's idle sweep needs of a connection, whatever its executor type. Idle
+/// connections are closed by the server's periodic sweep rather than by a timer per operation:
+/// re-arming a timer on every read doubled the cost of a small request.
+class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
-  Session(tcp::socket socket, Server::Impl* srv) : socket_(std::move(socket)), srv_(srv) {
+  explicit SessionBase(Server::Impl* srv) : srv_(srv) {
     std::lock_guard lock(srv_->sessions_mu);
     srv_->sessions.insert(this);
   }
-  ~Session() {
+  virtual ~SessionBase() {
     {
       std::lock_guard lock(srv_->sessions_mu);
       srv_->sessions.erase(this);
     }
     srv_->open.fetch_sub(1, std::memory_order_relaxed);
   }
+  SessionBase(const SessionBase&) = delete;
+  SessionBase& operator=(const SessionBase&) = delete;
 
   /// Milliseconds (steady clock) of the last read or write start.
   int64_t last_activity_ms() const { return last_activity_ms_.load(std::memory_order_relaxed); }
-  /// Closes the connection from any thread (runs on the session's strand).
-  void close_async() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+  /// Closes the connection from any thread (runs on the session's executor).
+  virtual void close_async() = 0;
+
+ protected:
+  void touch() { last_activity_ms_.store(steady_ms(), std::memory_order_relaxed); }
+
+  Server::Impl* srv_;
+  std::atomic<int64_t> last_activity_ms_{0};
+};
+
+namespace {
+
+/// One connection. `Executor` is the io_context's own executor with one I/O thread (no strand,
+/// no type-erased executor on the hot path) and a strand over it with several.
+///
+/// The loop: read into `in_`, let the parser consume as many complete requests as `in_` holds
+/// (pipelining), answer each in order. An answer is its head, written into the reused `out_`,
+/// and its body, sent together by one non-blocking writev; only when the socket cannot take it
+/// all does the rest go out asynchronously, and parsing resumes when it has.
+template <class Executor>
+class Session final : public SessionBase {
+ public:
+  using Socket = asio::basic_stream_socket<tcp, Executor>;
+
+  Session(Socket socket, Server::Impl* srv) : SessionBase(srv), socket_(std::move(socket)) {}
+
+  void close_async() override {
+    asio::post(socket_.get_executor(), [self = self_ptr()] { self->close(); });
   }
 
   void run() {
     beast::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
-    if (!ec) remote_ = ep.address().to_string();
+    if (!ec) req_.remote_addr = ep.address().to_string();
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
     read();
   }
 
  private:
+  std::shared_ptr<Session> self_ptr() {
+    return std::static_pointer_cast<Session>(shared_from_this());
+  }
+
   void read() {
-    parser_.emplace();
-    parser_->body_limit(srv_->options.max_body_bytes);
-    parser_->header_limit(64 * 1024);
-    last_activity_ms_.store(steady_ms(), std::memory_order_relaxed);
-    bhttp::async_read(socket_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->on_read(ec);
-                      });
+    touch();
+    socket_.async_read_some(in_.prepare(kReadBytes),
+                            [self = self_ptr()](beast::error_code ec, std::size_t n) {
+                              self->on_read(ec, n);
+                            });
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
-        ec == beast::error::timeout || ec == asio::error::connection_reset ||
-        ec == asio::error::eof) {
-      return close();
+  void on_read(beast::error_code ec, std::size_t n) {
+    // End of stream, reset or cancellation: there is no request left to answer.
+    if (ec) return close();
+    in_.commit(n);
+    process();
+  }
+
+  /// Parses and answers the requests buffered in `in_`; reads more when one is incomplete.
+  void process() {
+    for (;;) {
+      if (!parser_) {
+        parser_.emplace(req_);
+        parser_->eager(true);
+        parser_->header_limit(kHeaderLimitBytes);
+        parser_->body_limit(srv_->options.max_body_bytes);
+      }
+      beast::error_code ec;
+      while (!parser_->is_done() && in_.size() > 0) {
+        std::size_t used = parser_->put(in_.data(), ec);
+        in_.consume(used);
+        if (ec || used == 0) break;
+      }
+      if (ec == bhttp::error::need_more) ec = {};
+      if (ec) return fail(ec);
+      if (!parser_->is_done()) {
+        if (parser_->is_header_done() && parser_->expects_continue() && !continue_sent_) {
+          continue_sent_ = true;
+          if (!send_continue()) return close();
+        }
+        if (in_.size() == 0 && in_.capacity() > kRetainBytes) in_.shrink_to_fit();
+        return read();
+      }
+      if (!respond()) return;
     }
-    if (ec) {
-      srv_->bad.fetch_add(1, std::memory_order_relaxed);
-      int status = ec == bhttp::error::body_limit ? 413 : 400;
-      Response r = Response::error(
-          status, status == 413 ? "request body too large (limit " +
-                                      std::to_string(srv_->options.max_body_bytes) + " bytes)"
-                                : "malformed HTTP request: " + ec.message());
-      return write(std::move(r), false, 11);
-    }
-    auto& msg = parser_->get();
-    Request req;
-    req.method = std::string(msg.method_string());
-    auto target_sv = msg.target();
-    std::string_view target(target_sv.data(), target_sv.size());
-    auto qpos = target.find('?');
-    req.path = url_decode(target.substr(0, qpos));
-    if (qpos != std::string_view::npos) req.query = std::string(target.substr(qpos + 1));
-    req.headers.reserve(8);
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
-    req.body = std::move(msg.body());
-    req.remote_addr = remote_;
-    bool keep_alive = msg.keep_alive();
-    unsigned version = msg.version();
+  }
+
+  /// The interim "100 Continue" a client waiting to send its body asked for.
+  bool send_continue() {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    beast::error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(kContinue.data(), kContinue.size()), ec);
+    // Nothing else is in flight, so the socket takes these few bytes whole or not at all; a
+    // client that gets none sends its body after its own timeout.
+    return n == kContinue.size() || (n == 0 && ec == asio::error::would_block);
+  }
+
+  /// Answers the request the parser has just completed. Returns true when the next one may be
+  /// parsed at once, false when the answer went out asynchronously or the connection closed.
+  bool respond() {
+    const bool keep_alive = parser_->keep_alive();
+    const unsigned version = parser_->version();
+    const bool head_only = parser_->verb() == bhttp::verb::head;
+    parser_.reset();
+    continue_sent_ = false;
     srv_->requests.fetch_add(1, std::memory_order_relaxed);
-    Response resp;
-    try {
-      resp = srv_->handler(req);
-    } catch (const std::exception& e) {
-      spdlog::error("http: handler for {} {} threw: {}", req.method, req.path, e.what());
-      resp = Response::error(500, std::string("internal error: ") + e.what());
-    }
-    head_only_ = req.method == "HEAD";
-    write(std::move(resp), keep_alive, version);
+    Response resp = call_handler();
+    if (req_.body.capacity() > kRetainBytes) std::string().swap(req_.body);
+    return send(resp, keep_alive, version, head_only);
   }
 
-  void write(Response resp, bool keep_alive, unsigned version) {
-    auto res = std::make_shared<bhttp::response<SharedStringBody>>();
-    res->version(version);
-    res->result(static_cast<bhttp::status>(resp.status));
-    res->set(bhttp::field::server, srv_->options.server_header);
-    if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
-    for (auto& [k, v] : resp.headers) res->set(k, v);
+  Response call_handler() {
+    try {
+      return srv_->handler(req_);
+    } catch (const std::exception& e) {
+      spdlog::error("http: handler for {} {} threw: {}", req_.method, req_.path, e.what());
+      return Response::error(500, std::string("internal error: ") + e.what());
+    }
+  }
+
+  void fail(beast::error_code ec) {
+    parser_.reset();
+    srv_->bad.fetch_add(1, std::memory_order_relaxed);
+    const int status = ec == bhttp::error::body_limit ? 413 : 400;
+    Response r = Response::error(
+        status, status == 413 ? "request body too large (limit " +
+                                    std::to_string(srv_->options.max_body_bytes) + " bytes)"
+                              : "malformed HTTP request: " + ec.message());
+    send(r, false, 11, false);
+  }
+
+  bool send(Response& resp, bool keep_alive, unsigned version, bool head_only) {
+    // The body stays owned here until it is written.
+    std::string_view body;
     if (resp.shared_body) {
-      res->body() = std::move(resp.shared_body);
+      body_ref_ = std::move(resp.shared_body);
+      body = *body_ref_;
     } else {
-      res->body() = std::make_shared<const std::string>(std::move(resp.body));
+      body_str_ = std::move(resp.body);
+      body = body_str_;
     }
-    res->keep_alive(keep_alive);
-    res->prepare_payload();
-    if (head_only_) {
-      auto len = res->body() ? res->body()->size() : 0;
-      res->body().reset();
-      res->content_length(len);
+    if (!status_has_body(resp.status)) body = {};
+    out_.clear();
+    append_response_head(out_, resp, srv_->options.server_header, version, keep_alive,
+                         body.size());
+    if (head_only) body = {};
+    keep_alive_ = keep_alive;
+    touch();
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(out_.data(), out_.size()),
+                                           asio::buffer(body.data(), body.size())};
+    beast::error_code ec;
+    std::size_t n = socket_.write_some(bufs, ec);
+    if (ec && ec != asio::error::would_block) {
+      close();
+      return false;
     }
-    head_only_ = false;
-    last_activity_ms_.store(steady_ms(), std::memory_order_relaxed);
-    bhttp::async_write(socket_, *res,
-                       [self = shared_from_this(), res, keep_alive](beast::error_code ec,
-                                                                    std::size_t) {
-                         if (ec || !keep_alive) return self->close();
-                         self->read();
-                       });
+    if (n == out_.size() + body.size()) return written();
+    std::array<asio::const_buffer, 2> rest;
+    if (n < out_.size()) {
+      rest = {asio::buffer(out_.data() + n, out_.size() - n), bufs[1]};
+    } else {
+      std::size_t off = n - out_.size();
+      rest = {asio::buffer(body.data() + off, body.size() - off), asio::const_buffer()};
+    }
+    asio::async_write(socket_, rest, [self = self_ptr()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      if (self->written()) self->process();
+    });
+    return false;
+  }
+
+  /// After an answer is out: releases its body; closes unless the connection is kept alive.
+  bool written() {
+    body_ref_.reset();
+    if (body_str_.capacity() > kRetainBytes) std::string().swap(body_str_);
+    if (!keep_alive_) {
+      close();
+      return false;
+    }
+    return true;
   }
 
   void close() {
@@ -284,16 +502,18 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.close(ec);
   }
 
-  // A plain socket, not beast::tcp_stream: its per-operation timeout machinery cost more than
-  // the rest of a small request; idle connections are closed by the server's sweep instead.
-  tcp::socket socket_;
-  beast::flat_buffer buffer_{8192};
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  Server::Impl* srv_;
-  std::string remote_;
-  bool head_only_ = false;
-  std::atomic<int64_t> last_activity_ms_{0};
+  Socket socket_;
+  beast::flat_buffer in_;
+  Request req_;  // reused: its strings keep their capacity from one request to the next
+  std::optional<RequestParser> parser_;
+  std::string out_;  // the head of the answer being written
+  std::string body_str_;
+  std::shared_ptr<const std::string> body_ref_;
+  bool keep_alive_ = true;
+  bool continue_sent_ = false;
 };
+
+}  // namespace
 
 void Server::Impl::sweep() {
   const int64_t limit_ms =
@@ -301,7 +521,7 @@ void Server::Impl::sweep() {
   const int64_t now = steady_ms();
   {
     std::lock_guard lock(sessions_mu);
-    for (Session* s : sessions) {
+    for (SessionBase* s : sessions) {
       if (now - s->last_activity_ms() <= limit_ms) continue;
       // A session whose last reference is going away is skipped: it is closing already.
       if (auto alive = s->weak_from_this().lock()) alive->close_async();
@@ -314,9 +534,10 @@ void Server::Impl::sweep() {
   });
 }
 
-
-void Server::Impl::do_accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+template <class Executor>
+void Server::Impl::accept_on(Executor executor) {
+  acceptor.async_accept(executor, [this](beast::error_code ec,
+                                         asio::basic_stream_socket<tcp, Executor> socket) {
     if (stopped.load()) return;
     if (!ec) {
       if (open.load(std::memory_order_relaxed) >= options.max_connections) {
@@ -326,7 +547,7 @@ void Server::Impl::do_accept() {
       } else {
         accepted.fetch_add(1, std::memory_order_relaxed);
         open.fetch_add(1, std::memory_order_relaxed);
-        std::make_shared<Session>(std::move(socket), this)->run();
+        std::make_shared<Session<Executor>>(std::move(socket), this)->run();
       }
     } else if (ec == asio::error::operation_aborted) {
       return;
@@ -335,10 +556,18 @@ void Server::Impl::do_accept() {
   });
 }
 
-Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
-  impl_->options = std::move(options);
-  impl_->handler = std::move(handler);
+void Server::Impl::do_accept() {
+  // One thread: the io_context's executor itself. Several: a strand per connection, so a
+  // connection's handlers never run concurrently (the sweep closes from another thread).
+  if (options.threads <= 1) {
+    accept_on(ioc.get_executor());
+  } else {
+    accept_on(asio::make_strand(ioc.get_executor()));
+  }
 }
+
+Server::Server(ServerOptions options, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
 
 Server::~Server() { stop(); }
 

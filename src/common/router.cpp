@@ -1,6 +1,7 @@
 #include "common/router.hpp"
 
-#include <algorithm>
+#include <array>
+#include <stdexcept>
 
 namespace pingmesh::http {
 
@@ -18,7 +19,12 @@ std::vector<std::string> split_path(std::string_view path) {
 }
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
-  Route r{std::move(method), pattern, split_path(pattern), std::move(handler)};
+  auto segments = split_path(pattern);
+  if (segments.size() > kMaxSegments) {
+    throw std::invalid_argument("route pattern '" + pattern + "' has more than " +
+                                std::to_string(kMaxSegments) + " segments");
+  }
+  Route r{std::move(method), std::move(pattern), std::move(segments), std::move(handler)};
   routes_.push_back(std::move(r));
 }
 
@@ -29,31 +35,60 @@ std::vector<std::pair<std::string, std::string>> Router::routes() const {
 }
 
 namespace {
-bool match(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
-           std::vector<std::string>* params) {
-  if (pattern.size() != path.size()) return false;
-  params->clear();
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    const auto& p = pattern[i];
-    if (p.size() >= 2 && p.front() == '{' && p.back() == '}') {
-      if (path[i].empty()) return false;
-      params->push_back(path[i]);
-    } else if (p != path[i]) {
-      return false;
+
+/// A path split into segments without copying them; `count` > kMaxSegments marks a path longer
+/// than any pattern.
+struct PathSegments {
+  std::array<std::string_view, Router::kMaxSegments> at;
+  std::size_t count = 0;
+};
+
+PathSegments split_view(std::string_view path) {
+  PathSegments out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) {
+      if (out.count == Router::kMaxSegments) {
+        ++out.count;
+        break;
+      }
+      out.at[out.count++] = path.substr(i, j - i);
     }
+    i = j;
+  }
+  return out;
+}
+
+bool is_capture(const std::string& segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+bool matches(const std::vector<std::string>& pattern, const PathSegments& path) {
+  if (pattern.size() != path.count) return false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (!is_capture(pattern[i]) && pattern[i] != path.at[i]) return false;
   }
   return true;
 }
+
 }  // namespace
 
-Response Router::dispatch(Request& request) const {
-  auto segments = split_path(request.path);
-  std::vector<std::string> params;
+Response Router::dispatch(const Request& request) const {
+  const PathSegments segments = split_view(request.path);
   std::string allow;
   for (const auto& r : routes_) {
-    if (!match(r.segments, segments, &params)) continue;
+    if (!matches(r.segments, segments)) continue;
     if (r.method == request.method || (request.method == "HEAD" && r.method == "GET")) {
-      request.params = std::move(params);
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < r.segments.size(); ++i) {
+        if (!is_capture(r.segments[i])) continue;
+        if (n == request.params.size()) request.params.emplace_back();
+        request.params[n++].assign(segments.at[i]);
+      }
+      request.params.resize(n);
       return r.handler(request);
     }
     if (allow.find(r.method) == std::string::npos) {

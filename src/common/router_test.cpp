@@ -23,6 +23,35 @@ TEST(Router, CapturesParamsAnd405) {
   EXPECT_EQ(r.dispatch(q).status, 404);
 }
 
+TEST(Router, ConstRequestParamsReusedAndLongPaths) {
+  Router r;
+  r.add("GET", "/a/{x}/b/{y}", [](const Request& q) {
+    return Response::text(q.params.at(0) + "," + q.params.at(1));
+  });
+  r.add("GET", "/one/{z}", [](const Request& q) {
+    return Response::text(std::to_string(q.params.size()) + ":" + q.params.at(0));
+  });
+  Request q;
+  q.method = "GET";
+  q.path = "//a/1//b/2/";  // empty segments do not count
+  const Request& cq = q;
+  EXPECT_EQ(r.dispatch(cq).body, "1,2");
+  q.path = "/one/z";  // the same Request again: earlier captures do not linger
+  EXPECT_EQ(r.dispatch(cq).body, "1:z");
+  q.method = "HEAD";  // answered by the GET route
+  EXPECT_EQ(r.dispatch(cq).status, 200);
+  q.method = "GET";
+  q.path.clear();
+  for (std::size_t i = 0; i < Router::kMaxSegments + 3; ++i) q.path += "/one";
+  EXPECT_EQ(r.dispatch(cq).status, 404);
+  q.path = "/a/1/b";
+  EXPECT_EQ(r.dispatch(cq).status, 404);
+  std::string too_long;
+  for (std::size_t i = 0; i <= Router::kMaxSegments; ++i) too_long += "/s";
+  EXPECT_THROW(r.add("GET", too_long, [](const Request&) { return Response{}; }),
+               std::invalid_argument);
+}
+
 TEST(Request, QueryParams) {
   Request q;
   q.query = "a=1&name=r%C3%A9+x&flag";

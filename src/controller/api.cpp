@@ -512,9 +512,7 @@ void Api::add_agent_routes(http::Router& router) {
     resp.content_type = served.status == 304               ? ""
                         : format == pinglist::Format::kXml ? "application/xml"
                                                            : "application/json";
-    resp.headers.emplace_back("etag", served.etag);
-    resp.headers.emplace_back("cache-control", "no-cache");
-    resp.headers.emplace_back("vary", "Accept");
+    resp.head_lines = std::move(served.head_lines);  // ETag, Cache-Control, Vary
     if (served.status == 200) resp.shared_body = std::move(served.body);
     return resp;
   });
@@ -605,8 +603,7 @@ http::Handler make_handler(std::shared_ptr<const http::Router> router,
       registry.counter("pingmesh_api_rejected_requests_total",
                        "Requests answered with an error status, by reason.", {{"reason", "other"}});
   return [router = std::move(router), counters, &other](const Request& request) {
-    Request r = request;  // the router fills r.params
-    Response resp = router->dispatch(r);
+    Response resp = router->dispatch(request);
     if (resp.status >= 400) {
       auto it = std::find_if(counters->begin(), counters->end(),
                              [&](const auto& c) { return c.first == resp.status; });

@@ -90,9 +90,7 @@ void PinglistService::regenerate(std::shared_ptr<const model::Topology> topology
     std::lock_guard cache_lock(cache_mu_);
     cache_ = cache;
     cached_bytes_ = 0;
-    for (const auto& c : *cache_) {
-      cached_bytes_ += (c.xml ? c.xml->size() : 0) + (c.json ? c.json->size() : 0);
-    }
+    for (const auto& c : *cache_) cached_bytes_ += bytes_of(c.xml) + bytes_of(c.json);
   }
   auto gen = generation_.fetch_add(1) + 1;
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
@@ -108,6 +106,19 @@ void PinglistService::regenerate(std::shared_ptr<const model::Topology> topology
     spdlog::info("pinglist: generation {}: {} of {} pinglists changed ({:.1f} ms)", gen, changed,
                  plan->servers.size(), ms.count());
   }
+}
+
+std::shared_ptr<const PinglistService::Heads> PinglistService::make_heads(uint64_t version,
+                                                                        Format format) {
+  auto h = std::make_shared<Heads>();
+  h->etag = etag_of(version, format);
+  h->lines = "ETag: " + h->etag + "\r\nCache-Control: no-cache\r\nVary: Accept\r\n";
+  return h;
+}
+
+std::size_t PinglistService::bytes_of(const Rendered& r) {
+  return (r.body ? r.body->size() : 0) +
+         (r.heads ? sizeof(Heads) + r.heads->etag.size() + r.heads->lines.size() : 0);
 }
 
 Served PinglistService::get(std::string_view server, Format format,
@@ -131,37 +142,48 @@ Served PinglistService::get(std::string_view server, Format format,
     return out;
   }
   const uint32_t k = it->second;
-  out.etag = etag_of(plan->version[k], format);
   const int32_t d = plan->server_dc[k];
   out.stopped = d >= 0 ? plan->dcs[static_cast<std::size_t>(d)].stopped
                        : plan->topology->settings.stopped;
   out.entries = plan->entry_count[k];
-  if (!if_none_match.empty() && none_match_hits(if_none_match, out.etag)) {
-    out.status = 304;
-    return out;
-  }
+  // What is cached for this version; whatever is missing is rendered below and cached when the
+  // budget allows (a pull that only ever gets 304s never renders the body).
+  Rendered have;
   {
+    std::lock_guard cache_lock(cache_mu_);
+    have = format == Format::kXml ? (*cache)[k].xml : (*cache)[k].json;
+  }
+  const bool made_heads = !have.heads;
+  if (made_heads) have.heads = make_heads(plan->version[k], format);
+  const Heads& heads = *have.heads;
+  out.etag = heads.etag;
+  const bool not_modified = !if_none_match.empty() && none_match_hits(if_none_match, heads.etag);
+  const bool made_body = !not_modified && !have.body;
+  if (made_body) {
+    auto list = pinglist_of(*plan, k);
+    have.body = std::make_shared<const std::string>(
+        format == Format::kXml ? model::to_xml(list) : model::to_json(list));
+  }
+  if (made_heads || made_body) {
     std::lock_guard cache_lock(cache_mu_);
     auto& slot = format == Format::kXml ? (*cache)[k].xml : (*cache)[k].json;
-    if (slot) {
-      out.body = slot;
-      return out;
-    }
-  }
-  auto list = pinglist_of(*plan, k);
-  auto body = std::make_shared<const std::string>(format == Format::kXml ? model::to_xml(list)
-                                                                          : model::to_json(list));
-  {
-    std::lock_guard cache_lock(cache_mu_);
-    if (cache == cache_ && cached_bytes_ + body->size() <= kCacheBudgetBytes) {
-      auto& slot = format == Format::kXml ? (*cache)[k].xml : (*cache)[k].json;
-      if (!slot) {
-        slot = body;
-        cached_bytes_ += body->size();
+    if (cache == cache_) {
+      Rendered next = slot;
+      if (!next.heads) next.heads = have.heads;
+      if (!next.body && made_body) next.body = have.body;
+      const std::size_t grow = bytes_of(next) - bytes_of(slot);
+      if (cached_bytes_ + grow <= kCacheBudgetBytes) {
+        slot = std::move(next);
+        cached_bytes_ += grow;
       }
     }
   }
-  out.body = std::move(body);
+  out.head_lines = std::shared_ptr<const std::string>(have.heads, &have.heads->lines);
+  if (not_modified) {
+    out.status = 304;
+    return out;
+  }
+  out.body = std::move(have.body);
   return out;
 }
 

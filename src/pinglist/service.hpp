@@ -20,9 +20,12 @@ enum class Format { kXml, kJson };
 
 /// One answer to GET /api/v1/pinglist/{server}.
 struct Served {
-  int status = 200;  ///< 200, 304, or 404 (unknown server)
-  std::string etag;  ///< quoted strong ETag
+  int status = 200;       ///< 200, 304, or 404 (unknown server)
+  std::string_view etag;  ///< quoted strong ETag; points into head_lines' storage
   std::shared_ptr<const std::string> body;  ///< empty for 304/404
+  /// The answer's header lines ("Name: value\r\n" each), rendered once per pinglist version and
+  /// format: ETag, Cache-Control: no-cache, Vary: Accept. Empty for 404.
+  std::shared_ptr<const std::string> head_lines;
   bool stopped = false;
   std::size_t entries = 0;
 };
@@ -58,9 +61,19 @@ class PinglistService {
   Liveness alive_;
   mutable std::shared_mutex mu_;
   std::shared_ptr<const Plan> plan_;
-  struct Cached {
-    std::shared_ptr<const std::string> xml, json;
+  /// The ETag and header lines of one pinglist version in one format.
+  struct Heads {
+    std::string etag, lines;
   };
+  struct Rendered {
+    std::shared_ptr<const std::string> body;
+    std::shared_ptr<const Heads> heads;
+  };
+  struct Cached {
+    Rendered xml, json;
+  };
+  static std::shared_ptr<const Heads> make_heads(uint64_t version, Format format);
+  static std::size_t bytes_of(const Rendered& r);
   std::shared_ptr<std::vector<Cached>> cache_;  // per server index of plan_
   std::size_t cached_bytes_ = 0;
   mutable std::mutex cache_mu_;

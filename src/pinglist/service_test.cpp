@@ -29,13 +29,42 @@ TEST(PinglistService, EtagsConditionalGetsAnd404) {
   EXPECT_EQ(json.body->front(), '{');
 
   EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, xml.etag).status, 304);
-  EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, "\"nope\", " + xml.etag).status, 304);
-  EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, "W/" + xml.etag).status, 304);
+  EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, "\"nope\", " + std::string(xml.etag)).status, 304);
+  EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, "W/" + std::string(xml.etag)).status, 304);
   EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, "*").status, 304);
   EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, json.etag).status, 200);
   EXPECT_EQ(svc.get("nobody", Format::kXml, "").status, 404);
   // Served from the cache: the same buffer.
   EXPECT_EQ(svc.get("dc0-r0-s0", Format::kXml, "").body.get(), xml.body.get());
+}
+
+TEST(PinglistService, HeadLinesRenderedOncePerVersion) {
+  PinglistService svc;
+  auto t = std::make_shared<const model::Topology>(testing::make_topology(1, 2, 3));
+  svc.update(t, liveness_at(*t, 1000));
+  // A first pull that is a 304 renders the head lines but not the body.
+  auto etag = std::string(svc.get("dc0-r0-s1", Format::kJson, "").etag);
+  PinglistService fresh;
+  fresh.update(t, liveness_at(*t, 1000));
+  auto nm = fresh.get("dc0-r0-s1", Format::kJson, etag);
+  ASSERT_EQ(nm.status, 304);
+  EXPECT_FALSE(nm.body);
+  ASSERT_TRUE(nm.head_lines);
+  EXPECT_EQ(*nm.head_lines, "ETag: " + etag + "\r\nCache-Control: no-cache\r\nVary: Accept\r\n");
+  // Later answers share the same rendered lines, whether 200 or 304.
+  auto full = fresh.get("dc0-r0-s1", Format::kJson, "");
+  ASSERT_EQ(full.status, 200);
+  ASSERT_TRUE(full.body);
+  EXPECT_EQ(full.head_lines.get(), nm.head_lines.get());
+  EXPECT_EQ(full.etag, etag);
+  EXPECT_EQ(fresh.get("dc0-r0-s1", Format::kJson, etag).head_lines.get(), nm.head_lines.get());
+  // The other format has its own.
+  auto xml = fresh.get("dc0-r0-s1", Format::kXml, etag);
+  EXPECT_EQ(xml.status, 200);
+  EXPECT_NE(xml.head_lines.get(), nm.head_lines.get());
+  EXPECT_NE(xml.head_lines->find(std::string(xml.etag)), std::string::npos);
+  // Unknown servers get no lines.
+  EXPECT_FALSE(fresh.get("nobody", Format::kXml, "").head_lines);
 }
 
 TEST(PinglistService, RegeneratesOnLivenessAndKeepsUnchangedLists) {
