@@ -216,7 +216,10 @@ struct Client::Impl {
 
   ClientResponse plain(const ClientRequest& request, const Url& u) {
     ClientResponse out;
-    auto deadline = std::chrono::steady_clock::now() + request.timeout;
+    // A timeout of 0 means none (as CURLOPT_TIMEOUT_MS 0); connecting is still bounded.
+    bool bounded = request.timeout.count() > 0;
+    auto deadline = bounded ? std::chrono::steady_clock::now() + request.timeout
+                            : std::chrono::steady_clock::time_point::max();
     std::string key = u.host + ":" + std::to_string(u.port);
     bhttp::request<bhttp::string_body> req;
     req.version(11);
@@ -250,7 +253,11 @@ struct Client::Impl {
         }
       }
       beast::error_code ec;
-      stream->expires_at(deadline);
+      if (bounded) {
+        stream->expires_at(deadline);
+      } else {
+        stream->expires_never();
+      }
       bhttp::async_write(*stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
       run();
       beast::flat_buffer buffer;
