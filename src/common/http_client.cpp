@@ -15,6 +15,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <optional>
 
@@ -266,7 +267,7 @@ struct Client::Impl {
         // Interim 1xx answers are skipped until the final one.
         do {
           parser.emplace();
-          parser->body_limit(boost::none);
+          parser->body_limit(std::numeric_limits<std::uint64_t>::max());
           if (verb == bhttp::verb::head) parser->skip(true);
           bhttp::async_read(*stream, buffer, *parser,
                             [&](beast::error_code e, std::size_t) { ec = e; });

@@ -185,6 +185,15 @@ TEST(HttpClient, ReadsChunkedAndCloseDelimitedBodies) {
     EXPECT_EQ(r.body, "until close");
   }
   EXPECT_EQ(eof.connections(), 2);
+
+  std::string large(9 << 20, 'x');  // above Beast's default body limit of 8 MiB
+  RawServer big([&](const std::string&) {
+    return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(large.size()) + "\r\n\r\n" +
+           large;
+  });
+  r = c.perform({"GET", "http://127.0.0.1:" + std::to_string(big.port()) + "/", {}, "", {}});
+  ASSERT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.body.size(), large.size());
 }
 
 TEST(HttpClient, TimesOutAndReportsRefusedConnects) {
