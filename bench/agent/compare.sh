@@ -75,22 +75,22 @@ modules:
 EOF
 # Scraper URL lists: CURLS serial curl processes, each at RATE/CURLS requests/s, long enough for
 # WARMUP + WINDOW + 10 s.
-make_urls() {  # module port
-  local module=$1 port=$2 per=$((RATE / CURLS)) k i j total
-  total=$(((WARMUP + WINDOW + 10) * per))
+make_urls() {  # module port (awk: bash loops took minutes on a loaded machine)
+  local module=$1 port=$2 k
   for ((k = 0; k < CURLS; k++)); do
-    for ((j = 0; j < total; j++)); do
-      i=$(((j * CURLS + k) % N))
-      if [[ $port == 0 ]]; then
-        echo "url = \"http://127.0.0.1:9115/probe?module=$module&target=$(pmb_addr "$i")\""
-      else
-        echo "url = \"http://127.0.0.1:9115/probe?module=$module&target=$(pmb_addr "$i"):$port\""
-      fi
-    done >"$dir/urls-$module-$k"
+    awk -v per=$((RATE / CURLS)) -v total=$(((WARMUP + WINDOW + 10) * (RATE / CURLS))) \
+      -v curls="$CURLS" -v k="$k" -v n="$N" -v module="$module" -v port="$port" 'BEGIN {
+        for (j = 0; j < total; j++) {
+          i = (j * curls + k) % n
+          addr = sprintf("10.77.%d.%d", int(i / 250), i % 250 + 1)
+          printf "url = \"http://127.0.0.1:9115/probe?module=%s&target=%s%s\"\n", module, addr,
+            (port == 0 ? "" : ":" port)
+        }
+      }' >"$dir/urls-$module-$k"
   done
 }
-make_urls tcp_connect 9001
-make_urls icmp 0
+[[ " $TOOLS " == *" blackbox-tcp "* ]] && make_urls tcp_connect 9001
+[[ " $TOOLS " == *" blackbox-icmp "* ]] && make_urls icmp 0
 
 agent_flags=(--server http://127.0.0.1:19100 --listen-address 10.78.0.1 --address 10.78.0.1
   --tcp-port 19101 --udp-port 19101 --http-port 19102 --lab-min-interval-ms 100

@@ -1,6 +1,13 @@
 // The event loop. Everything here runs on one thread; the only shared state is the pending
 // pinglist (mutex + eventfd). Probe slots and responder connections live in slabs indexed from
 // epoll's user data (tag | generation | index), so a stale event for a reused slot is ignored.
+//
+// Wake-ups are what a probe costs on a VM (each one ~25-40 us of system time), so the loop sleeps
+// in epoll_pwait2() with a nanosecond timeout (no timerfd to read and re-arm), and the UDP and
+// ICMP probe sockets are not in the epoll set at all: their answers carry kernel receive
+// timestamps, so they are read in batches (recvmmsg) whenever the loop wakes anyway - at the next
+// slot that sends, or at the latest kReplyPollNs after the previous read while any datagram probe
+// is in flight. An answer read late keeps its RTT; only the result is handed on later.
 #include "agent/engine.hpp"
 
 #include <arpa/inet.h>
@@ -15,7 +22,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +29,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -40,13 +47,10 @@ namespace pingmesh::agent {
 namespace {
 
 enum Tag : uint64_t {
-  kTagTimer = 1,
-  kTagWake,
+  kTagWake = 1,
   kTagListen,
   kTagConn,
   kTagEcho,
-  kTagUdpProbe,
-  kTagIcmp,
   kTagProbe,
 };
 
@@ -133,10 +137,30 @@ int64_t rx_timestamp(msghdr* msg) {
   return 0;
 }
 
+/// net.ipv4.tcp_syn_linear_timeouts (Linux 6.5+), for the SYN ladder fallback; 0 when absent.
+uint32_t read_syn_linear_timeouts() {
+  FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_syn_linear_timeouts", "re");
+  if (f == nullptr) return 0;
+  unsigned v = 0;
+  if (std::fscanf(f, "%u", &v) != 1) v = 0;
+  std::fclose(f);
+  return v;
+}
+
 constexpr std::size_t kMaxPayload = model::kMaxPayloadBytes;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxReadsPerWake = 256;
 constexpr std::size_t kRecentSeqs = 8192;
+/// Longest a datagram probe's answer waits in its socket before the loop reads it (when no slot
+/// woke the loop earlier); bounds the receive queue (10 ms of answers) and the result's latency.
+constexpr int64_t kReplyPollNs = 10'000'000;
+/// Datagrams read per recvmmsg() call, and the bytes kept of each: our answers are recognised by
+/// their first bytes (IPv4 header <= 60 + ICMP echo header and token 16; UDP probe header 24),
+/// and MSG_TRUNC reports a UDP answer's full length.
+constexpr unsigned kBatch = 64;
+constexpr int kMaxBatchesPerPoll = 16;  // per socket and wake-up: the loop serves the rest next
+constexpr std::size_t kHeadBytes = 128;
+constexpr std::size_t kControlBytes = 256;
 
 /// Answered sequence numbers, remembered for a while to recognise duplicates.
 class RecentSeqs {
@@ -179,6 +203,7 @@ struct Engine::Impl {
     int64_t tx_real_ns = 0;    // user-space send time (UDP/ICMP), CLOCK_REALTIME
     int64_t tx_kernel_ns = 0;  // kernel software TX timestamp, CLOCK_REALTIME
     int family = 0;            // 0 = IPv4, 1 = IPv6
+    bool on_dgram_socket = false;  // counted in its DgramSocket::waiting
     bool has_tskey = false;
     uint32_t tskey = 0;
     std::size_t to_send = 0;
@@ -204,6 +229,7 @@ struct Engine::Impl {
     bool raw = false;         // ICMP: raw socket (IP header on IPv4 receive)
     uint16_t icmp_id = 0;     // ICMP identifier we send / expect
     uint32_t tx_counter = 0;  // SOF_TIMESTAMPING_OPT_ID key of the next send
+    std::size_t waiting = 0;  // probes sent on it and not finished: read it at wake-ups
     std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> tskeys;  // key -> (index, gen)
   };
 
@@ -219,7 +245,6 @@ struct Engine::Impl {
   Scheduler scheduler;
 
   int epfd = -1;
-  int timerfd = -1;
   int wakefd = -1;
   std::vector<int> listen_fds;
   std::vector<int> echo_fds;
@@ -256,8 +281,19 @@ struct Engine::Impl {
   std::vector<const ProbeTask*> due;
   std::vector<uint8_t> scratch = std::vector<uint8_t>(kMaxPayload + 1024);
   std::vector<uint8_t> payload_pattern = std::vector<uint8_t>(kMaxPayload, 'p');
-  int64_t armed_ns = -1;
   int64_t next_sweep_ns = 0;
+  uint32_t syn_linear_timeouts = 0;  // net.ipv4.tcp_syn_linear_timeouts of our namespace
+  int64_t last_poll_ns = 0;  // last read of the datagram probe sockets
+  bool have_pwait2 = true;   // epoll_pwait2 (Linux 5.11); else epoll_wait in milliseconds
+  /// recvmmsg() buffers for the datagram probe sockets.
+  struct RecvBatch {
+    std::array<mmsghdr, kBatch> msgs{};
+    std::array<iovec, kBatch> iov{};
+    std::array<sockaddr_storage, kBatch> from{};
+    std::array<std::array<uint8_t, kHeadBytes>, kBatch> data{};
+    alignas(cmsghdr) std::array<std::array<char, kControlBytes>, kBatch> control{};
+  };
+  std::unique_ptr<RecvBatch> batch = std::make_unique<RecvBatch>();
   LimitHits reported_hits;
 
   std::mutex mu;
@@ -287,7 +323,6 @@ struct Engine::Impl {
     for (auto& s : udp) close_fd(s.fd);
     for (auto& s : icmp) close_fd(s.fd);
     close_fd(epfd);
-    close_fd(timerfd);
     close_fd(wakefd);
   }
 
@@ -406,7 +441,6 @@ struct Engine::Impl {
           set_int(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
         }
         udp[f].fd = fd;
-        add_fd(fd, EPOLLIN, make_data(kTagUdpProbe, 0, static_cast<uint32_t>(f)));
       }
       open_icmp(f);
     }
@@ -462,18 +496,16 @@ struct Engine::Impl {
     enable_timestamps(fd);
     s.fd = fd;
     s.raw = raw;
-    add_fd(fd, EPOLLIN, make_data(kTagIcmp, 0, static_cast<uint32_t>(f)));
   }
 
   void open() {
     epfd = epoll_create1(EPOLL_CLOEXEC);
-    timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epfd < 0 || timerfd < 0 || wakefd < 0) throw sys_error("agent: epoll/timerfd/eventfd");
-    add_fd(timerfd, EPOLLIN, make_data(kTagTimer, 0, 0));
+    if (epfd < 0 || wakefd < 0) throw sys_error("agent: epoll/eventfd");
     add_fd(wakefd, EPOLLIN, make_data(kTagWake, 0, 0));
     if (opts.enable_responders) open_responders();
     open_probe_sockets();
+    syn_linear_timeouts = read_syn_linear_timeouts();
   }
 
   // ---- loop ----
@@ -482,8 +514,7 @@ struct Engine::Impl {
     epoll_event events[kMaxEvents];
     next_sweep_ns = mono_ns() + 1000000000;
     while (!stopping.load(std::memory_order_relaxed)) {
-      arm_timer();
-      int n = epoll_wait(epfd, events, kMaxEvents, -1);
+      int n = wait(events);
       if (n < 0 && errno != EINTR) {
         spdlog::error("agent: epoll_wait: {}", std::strerror(errno));
         break;
@@ -497,13 +528,6 @@ struct Engine::Impl {
     uint64_t d = ev.data.u64;
     uint32_t index = data_index(d);
     switch (data_tag(d)) {
-      case kTagTimer: {
-        uint64_t expirations;
-        while (::read(timerfd, &expirations, sizeof(expirations)) > 0) {
-        }
-        armed_ns = -1;
-        break;
-      }
       case kTagWake: {
         uint64_t v;
         while (::read(wakefd, &v, sizeof(v)) > 0) {
@@ -519,12 +543,6 @@ struct Engine::Impl {
       case kTagEcho:
         on_echo(echo_fds[index]);
         break;
-      case kTagUdpProbe:
-        on_udp_socket(static_cast<int>(index));
-        break;
-      case kTagIcmp:
-        on_icmp_socket(static_cast<int>(index));
-        break;
       case kTagProbe:
         on_probe_event(index, data_gen(d), ev.events);
         break;
@@ -534,6 +552,7 @@ struct Engine::Impl {
   void tick() {
     int64_t now = mono_ns();
     apply_pending(now);
+    poll_datagrams(now);  // before expire(): an answer waiting in a socket is not a timeout
     expire(now);
     fire(now);
     if (now >= next_sweep_ns || open_conns == 0) {
@@ -543,7 +562,8 @@ struct Engine::Impl {
     flush();
   }
 
-  void arm_timer() {
+  /// Absolute monotonic time of the next wake-up, INT64_MAX when only events can wake the loop.
+  int64_t next_wake_ns() const {
     int64_t now = mono_ns();
     int64_t next = scheduler.next_wake_us(now / 1000, inflight);
     next = next == Scheduler::kNever ? INT64_MAX : next * 1000;
@@ -551,21 +571,24 @@ struct Engine::Impl {
       next = std::min(next, scheduler.slot_ceil((deadlines.top().at_ns + 999) / 1000) * 1000);
     }
     if (open_conns > 0) next = std::min(next, next_sweep_ns);
-    if (next == INT64_MAX) {
-      if (armed_ns != -1) {
-        itimerspec off{};
-        timerfd_settime(timerfd, TFD_TIMER_ABSTIME, &off, nullptr);
-        armed_ns = -1;
-      }
-      return;
+    if (udp[0].waiting + udp[1].waiting + icmp[0].waiting + icmp[1].waiting > 0) {
+      next = std::min(next, scheduler.slot_ceil((last_poll_ns + kReplyPollNs) / 1000) * 1000);
     }
-    if (next == armed_ns) return;
-    itimerspec its{};
-    its.it_value.tv_sec = next / 1000000000;
-    its.it_value.tv_nsec = next % 1000000000;
-    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
-    timerfd_settime(timerfd, TFD_TIMER_ABSTIME, &its, nullptr);
-    armed_ns = next;
+    return next;
+  }
+
+  /// Sleeps until an event or the next wake-up; returns epoll's event count.
+  int wait(epoll_event* events) {
+    int64_t next = next_wake_ns();
+    int64_t left = next == INT64_MAX ? -1 : std::max<int64_t>(0, next - mono_ns());
+    if (have_pwait2) {
+      timespec ts{left / 1000000000, left % 1000000000};
+      int n = epoll_pwait2(epfd, events, kMaxEvents, left < 0 ? nullptr : &ts, nullptr);
+      if (n >= 0 || errno != ENOSYS) return n;
+      have_pwait2 = false;
+    }
+    int ms = left < 0 ? -1 : static_cast<int>(std::min<int64_t>((left + 999999) / 1000000, 1 << 30));
+    return epoll_wait(epfd, events, kMaxEvents, ms);
   }
 
   void apply_pending(int64_t now_ns) {
@@ -661,6 +684,7 @@ struct Engine::Impl {
     p.connected_ns = p.exchange_start_ns = p.first_byte_ns = 0;
     p.tx_real_ns = p.tx_kernel_ns = 0;
     p.has_tskey = false;
+    p.on_dgram_socket = false;
     p.to_send = p.sent = p.received = 0;
     p.request.clear();
     p.http.reset();
@@ -699,9 +723,11 @@ struct Engine::Impl {
       ::close(p.fd);  // SO_LINGER 0: RST, no TIME_WAIT (see docs/AGENT.md)
       p.fd = -1;
     }
-    if (p.has_tskey) {
+    if (p.has_tskey || p.on_dgram_socket) {
       auto& s = p.entry.protocol == model::Protocol::kUdp ? udp[p.family] : icmp[p.family];
-      s.tskeys.erase(p.tskey);
+      if (p.has_tskey) s.tskeys.erase(p.tskey);
+      if (p.on_dgram_socket) --s.waiting;
+      p.on_dgram_socket = false;
     }
     if (p.entry.protocol == model::Protocol::kUdp) {
       udp_inflight.erase(p.result.seq);
@@ -796,7 +822,7 @@ struct Engine::Impl {
     tcp_info info{};
     socklen_t ilen = sizeof(info);
     uint32_t kernel_rtt = 0;
-    uint32_t retrans = syn_retransmits_from_connect_time(elapsed_us);
+    uint32_t retrans = syn_retransmits_from_connect_time(elapsed_us, syn_linear_timeouts);
     if (getsockopt(p.fd, IPPROTO_TCP, TCP_INFO, &info, &ilen) == 0) {
       kernel_rtt = info.tcpi_rtt;
       retrans = handshake_retransmits(info.tcpi_total_retrans, info.tcpi_rtt);
@@ -940,61 +966,96 @@ struct Engine::Impl {
     p.has_tskey = true;
     p.tskey = s.tx_counter++;
     s.tskeys[p.tskey] = {index, p.gen};
+    p.on_dgram_socket = true;
+    ++s.waiting;
   }
 
-  /// Drains a probe socket's error queue: TX timestamps, and ICMP errors for UDP probes.
-  void drain_errqueue(DgramSocket& s, bool is_udp) {
-    for (int i = 0; i < kMaxReadsPerWake; ++i) {
-      alignas(cmsghdr) char control[512];
-      uint8_t data[64];
-      iovec iov{data, sizeof(data)};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      ssize_t n = ::recvmsg(s.fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
-      if (n < 0) return;
-      int64_t stamp = 0;
-      const sock_extended_err* ee = nullptr;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
-          timespec ts[3];
-          std::memcpy(ts, CMSG_DATA(c), sizeof(ts));
-          stamp = ts_ns(ts[0]);
-        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
-                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
-          ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
-        }
+  /// Reads up to kBatch datagrams (the error queue with MSG_ERRQUEUE) into `batch`; returns how
+  /// many, 0 when none is waiting.
+  int receive_batch(int fd, int flags) {
+    RecvBatch& b = *batch;
+    for (unsigned i = 0; i < kBatch; ++i) {
+      b.iov[i] = {b.data[i].data(), kHeadBytes};
+      msghdr& m = b.msgs[i].msg_hdr;
+      m = msghdr{};
+      m.msg_name = &b.from[i];
+      m.msg_namelen = sizeof(sockaddr_storage);
+      m.msg_iov = &b.iov[i];
+      m.msg_iovlen = 1;
+      m.msg_control = b.control[i].data();
+      m.msg_controllen = kControlBytes;
+    }
+    int n = ::recvmmsg(fd, b.msgs.data(), kBatch, flags | MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    return n < 0 ? 0 : n;
+  }
+
+  /// Reads what waits in the datagram probe sockets that have probes in flight: TX timestamps
+  /// first (they precede their answers), then the answers.
+  void poll_datagrams(int64_t now_ns) {
+    last_poll_ns = now_ns;
+    for (int f = 0; f < 2; ++f) {
+      if (icmp[f].waiting > 0) {
+        drain_errqueue(icmp[f], false);
+        read_icmp(f);
       }
-      if (ee == nullptr) continue;
-      if (ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING && stamp != 0) {
-        auto it = s.tskeys.find(ee->ee_data);
-        if (it == s.tskeys.end()) continue;
-        auto [index, gen] = it->second;
-        s.tskeys.erase(it);
-        Probe& p = probes[index];
-        if (p.active && p.gen == gen) {
-          p.has_tskey = false;
-          p.tx_kernel_ns = stamp;
-        }
-      } else if (is_udp &&
-                 (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)) {
-        UdpType type;
-        uint32_t seq;
-        uint64_t tok;
-        if (!decode_udp_probe({data, static_cast<std::size_t>(n)}, &type, &seq, &tok) ||
-            tok != token) {
-          continue;
-        }
-        auto it = udp_inflight.find(seq);
-        if (it == udp_inflight.end()) continue;
-        finish(it->second, ee->ee_errno == ECONNREFUSED ? Outcome::kRefused : Outcome::kError);
+      if (udp[f].waiting > 0) {
+        drain_errqueue(udp[f], true);
+        read_udp(f);
       }
     }
   }
 
-  /// RTT of a datagram probe from kernel timestamps when they are consistent, else user space.
+  /// Drains a probe socket's error queue: TX timestamps, and ICMP errors for UDP probes.
+  void drain_errqueue(DgramSocket& s, bool is_udp) {
+    for (int round = 0; round < kMaxBatchesPerPoll; ++round) {
+      int n = receive_batch(s.fd, MSG_ERRQUEUE);
+      for (int i = 0; i < n; ++i) on_errqueue_message(s, is_udp, i);
+      if (n < static_cast<int>(kBatch)) return;
+    }
+  }
+
+  void on_errqueue_message(DgramSocket& s, bool is_udp, int i) {
+    msghdr* msg = &batch->msgs[i].msg_hdr;
+    std::size_t len = std::min<std::size_t>(batch->msgs[i].msg_len, kHeadBytes);
+    int64_t stamp = 0;
+    const sock_extended_err* ee = nullptr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
+        timespec ts[3];
+        std::memcpy(ts, CMSG_DATA(c), sizeof(ts));
+        stamp = ts_ns(ts[0]);
+      } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                 (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+        ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
+      }
+    }
+    if (ee == nullptr) return;
+    if (ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING && stamp != 0) {
+      auto it = s.tskeys.find(ee->ee_data);
+      if (it == s.tskeys.end()) return;
+      auto [index, gen] = it->second;
+      s.tskeys.erase(it);
+      Probe& p = probes[index];
+      if (p.active && p.gen == gen) {
+        p.has_tskey = false;
+        p.tx_kernel_ns = stamp;
+      }
+    } else if (is_udp &&
+               (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)) {
+      UdpType type;
+      uint32_t seq;
+      uint64_t tok;
+      if (!decode_udp_probe({batch->data[i].data(), len}, &type, &seq, &tok) || tok != token) {
+        return;
+      }
+      auto it = udp_inflight.find(seq);
+      if (it == udp_inflight.end()) return;
+      finish(it->second, ee->ee_errno == ECONNREFUSED ? Outcome::kRefused : Outcome::kError);
+    }
+  }
+
+  /// RTT of a datagram probe from kernel timestamps when they are consistent, else user space
+  /// (then it includes the time the answer waited to be read).
   uint32_t datagram_rtt(const Probe& p, int64_t rx_kernel_ns, int64_t now_mono) const {
     int64_t tx = p.tx_kernel_ns;
     // A TX stamp must follow our own send time closely; otherwise (key drift) ignore it.
@@ -1031,52 +1092,58 @@ struct Engine::Impl {
     if (it != task_state.end()) ++it->second.pending_duplicates;
   }
 
-  void on_udp_socket(int family) {
-    DgramSocket& s = udp[family];
-    drain_errqueue(s, true);
-    for (int i = 0; i < kMaxReadsPerWake; ++i) {
-      sockaddr_storage from{};
-      alignas(cmsghdr) char control[256];
-      iovec iov{scratch.data(), scratch.size()};
-      msghdr msg{};
-      msg.msg_name = &from;
-      msg.msg_namelen = sizeof(from);
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      ssize_t n = ::recvmsg(s.fd, &msg, MSG_DONTWAIT);
-      if (n < 0) return;
-      int64_t now = mono_ns();
-      UdpType type;
-      uint32_t seq;
-      uint64_t tok;
-      if (!decode_udp_probe({scratch.data(), static_cast<std::size_t>(n)}, &type, &seq, &tok) ||
-          type != UdpType::kReply || tok != token) {
-        metrics.stray_replies.inc();
-        continue;
-      }
-      auto it = udp_inflight.find(seq);
-      if (it == udp_inflight.end()) {
-        if (uint64_t task = udp_recent.find(seq)) {
-          note_duplicate(task);
-        } else {
-          metrics.stray_replies.inc();
-        }
-        continue;
-      }
-      uint32_t index = it->second;
-      Probe& p = probes[index];
-      if (!same_address(from, p.entry.address)) {
-        metrics.stray_replies.inc();
-        continue;
-      }
-      p.result.rtt_us = datagram_rtt(p, rx_timestamp(&msg), now);
-      p.result.payload_bytes = static_cast<uint32_t>(n);
-      note_answer(p.task_id, seq, true, &p.result);
-      udp_recent.add(seq, p.task_id);
-      finish(index, Outcome::kOk);
+  /// Finishes an answered datagram probe: OK, or TIMEOUT when the answer's kernel timestamp shows
+  /// it arrived after the probe's timeout (it was only read later).
+  void finish_answered(uint32_t index, uint32_t rtt_us) {
+    Probe& p = probes[index];
+    if (uint64_t{rtt_us} > uint64_t{opts.probe_timeout_ms} * 1000) {
+      finish(index, Outcome::kTimeout);
+      return;
     }
+    p.result.rtt_us = rtt_us;
+    finish(index, Outcome::kOk);
+  }
+
+  void read_udp(int family) {
+    DgramSocket& s = udp[family];
+    for (int round = 0; round < kMaxBatchesPerPoll; ++round) {
+      int n = receive_batch(s.fd, 0);
+      int64_t now = mono_ns();
+      for (int i = 0; i < n; ++i) on_udp_answer(i, now);
+      if (n < static_cast<int>(kBatch)) return;
+    }
+  }
+
+  void on_udp_answer(int i, int64_t now) {
+    msghdr* msg = &batch->msgs[i].msg_hdr;
+    std::size_t size = batch->msgs[i].msg_len;  // the full length (MSG_TRUNC)
+    UdpType type;
+    uint32_t seq;
+    uint64_t tok;
+    if (!decode_udp_probe({batch->data[i].data(), std::min(size, kHeadBytes)}, &type, &seq, &tok) ||
+        type != UdpType::kReply || tok != token) {
+      metrics.stray_replies.inc();
+      return;
+    }
+    auto it = udp_inflight.find(seq);
+    if (it == udp_inflight.end()) {
+      if (uint64_t task = udp_recent.find(seq)) {
+        note_duplicate(task);
+      } else {
+        metrics.stray_replies.inc();
+      }
+      return;
+    }
+    uint32_t index = it->second;
+    Probe& p = probes[index];
+    if (!same_address(batch->from[i], p.entry.address)) {
+      metrics.stray_replies.inc();
+      return;
+    }
+    p.result.payload_bytes = static_cast<uint32_t>(size);
+    note_answer(p.task_id, seq, true, &p.result);
+    udp_recent.add(seq, p.task_id);
+    finish_answered(index, datagram_rtt(p, rx_timestamp(msg), now));
   }
 
   // ---- ICMP ----
@@ -1102,52 +1169,47 @@ struct Engine::Impl {
     send_datagram(index, s, buf);
   }
 
-  void on_icmp_socket(int family) {
+  void read_icmp(int family) {
     DgramSocket& s = icmp[family];
-    drain_errqueue(s, false);
-    for (int i = 0; i < kMaxReadsPerWake; ++i) {
-      sockaddr_storage from{};
-      alignas(cmsghdr) char control[256];
-      iovec iov{scratch.data(), scratch.size()};
-      msghdr msg{};
-      msg.msg_name = &from;
-      msg.msg_namelen = sizeof(from);
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      ssize_t n = ::recvmsg(s.fd, &msg, MSG_DONTWAIT);
-      if (n < 0) return;
+    for (int round = 0; round < kMaxBatchesPerPoll; ++round) {
+      int n = receive_batch(s.fd, 0);
       int64_t now = mono_ns();
-      uint16_t id, seq;
-      uint64_t tok;
-      if (!decode_icmp_echo_reply({scratch.data(), static_cast<std::size_t>(n)}, family == 1,
-                                  s.raw && family == 0, &id, &seq, &tok) ||
-          tok != token || (s.raw && id != s.icmp_id)) {
-        continue;  // a raw socket sees every echo reply of the host
-      }
-      auto& inflight_map = icmp_inflight[family];
-      auto it = inflight_map.find(seq);
-      if (it == inflight_map.end()) {
-        if (uint64_t task = icmp_recent[family].find(seq)) {
-          note_duplicate(task);
-        } else {
-          metrics.stray_replies.inc();
-        }
-        continue;
-      }
-      uint32_t index = it->second;
-      Probe& p = probes[index];
-      if (!same_address(from, p.entry.address)) {
-        metrics.stray_replies.inc();
-        continue;
-      }
-      p.result.rtt_us = datagram_rtt(p, rx_timestamp(&msg), now);
-      p.result.payload_bytes = static_cast<uint32_t>(p.entry.payload_bytes);
-      note_answer(p.task_id, seq, false, &p.result);
-      icmp_recent[family].add(seq, p.task_id);
-      finish(index, Outcome::kOk);
+      for (int i = 0; i < n; ++i) on_icmp_answer(family, i, now);
+      if (n < static_cast<int>(kBatch)) return;
     }
+  }
+
+  void on_icmp_answer(int family, int i, int64_t now) {
+    DgramSocket& s = icmp[family];
+    msghdr* msg = &batch->msgs[i].msg_hdr;
+    std::size_t size = std::min<std::size_t>(batch->msgs[i].msg_len, kHeadBytes);
+    uint16_t id, seq;
+    uint64_t tok;
+    if (!decode_icmp_echo_reply({batch->data[i].data(), size}, family == 1, s.raw && family == 0,
+                                &id, &seq, &tok) ||
+        tok != token || (s.raw && id != s.icmp_id)) {
+      return;  // a raw socket sees every echo reply of the host
+    }
+    auto& inflight_map = icmp_inflight[family];
+    auto it = inflight_map.find(seq);
+    if (it == inflight_map.end()) {
+      if (uint64_t task = icmp_recent[family].find(seq)) {
+        note_duplicate(task);
+      } else {
+        metrics.stray_replies.inc();
+      }
+      return;
+    }
+    uint32_t index = it->second;
+    Probe& p = probes[index];
+    if (!same_address(batch->from[i], p.entry.address)) {
+      metrics.stray_replies.inc();
+      return;
+    }
+    p.result.payload_bytes = static_cast<uint32_t>(p.entry.payload_bytes);
+    note_answer(p.task_id, seq, false, &p.result);
+    icmp_recent[family].add(seq, p.task_id);
+    finish_answered(index, datagram_rtt(p, rx_timestamp(msg), now));
   }
 
   // ---- responders ----

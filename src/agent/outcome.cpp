@@ -1,5 +1,6 @@
 #include "agent/outcome.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace pingmesh::agent {
@@ -20,16 +21,21 @@ std::string_view to_string(Outcome o) {
   return "error";
 }
 
-uint32_t syn_retransmits_from_connect_time(uint32_t connect_us) {
-  // Retransmissions leave at 1 s, 1+2 = 3 s, 1+2+4 = 7 s, ... after the first SYN.
-  uint32_t k = 0;
-  uint64_t threshold_us = kSynRtoUs;
-  uint64_t rto_us = kSynRtoUs;
-  while (connect_us >= threshold_us && k < 16) {
-    ++k;
-    rto_us *= 2;
-    threshold_us += rto_us;
+uint64_t syn_retransmit_time_us(uint32_t k, uint32_t linear_timeouts) {
+  // RTO number i (0-based) is 1 s while i <= linear_timeouts, then doubles; retransmission k
+  // leaves when the first k RTOs have expired.
+  uint64_t t = 0;
+  uint64_t rto = kSynRtoUs;
+  for (uint32_t i = 0; i < k && i < 64; ++i) {
+    if (i > linear_timeouts) rto = std::min<uint64_t>(rto * 2, kSynRtoMaxUs);
+    t += rto;
   }
+  return t;
+}
+
+uint32_t syn_retransmits_from_connect_time(uint32_t connect_us, uint32_t linear_timeouts) {
+  uint32_t k = 0;
+  while (k < 32 && connect_us >= syn_retransmit_time_us(k + 1, linear_timeouts)) ++k;
   return k;
 }
 

@@ -8,13 +8,22 @@
 
 namespace pingmesh::agent {
 
-/// Linux's SYN retransmission ladder with the default 1 s initial RTO: a connect that needed k
-/// retransmissions took at least 1 s, 3 s, 7 s, ... Returns the k implied by a connect time, the
-/// fallback when TCP_INFO's counters are not available.
-uint32_t syn_retransmits_from_connect_time(uint32_t connect_us);
+/// Linux's SYN retransmission ladder with the default 1 s initial RTO, the fallback when TCP_INFO's
+/// counters are not available: returns the retransmissions k implied by a connect time. With
+/// `linear_timeouts` = net.ipv4.tcp_syn_linear_timeouts (Linux 6.5+, default 4; 0 on older
+/// kernels) the first linear_timeouts + 1 RTOs stay at 1 s and the later ones double, so the k-th
+/// retransmission leaves at 1, 2, 3, 4, 5, 7, 11, ... s (linear_timeouts = 4) or at 1, 3, 7, 15, ... s
+/// (linear_timeouts = 0).
+uint32_t syn_retransmits_from_connect_time(uint32_t connect_us, uint32_t linear_timeouts);
+
+/// Time after the first SYN at which retransmission number k (1-based) leaves, in microseconds,
+/// on the ladder described above; 0 for k = 0.
+uint64_t syn_retransmit_time_us(uint32_t k, uint32_t linear_timeouts);
 
 /// Linux's initial SYN (and SYN-ACK) retransmission timeout, TCP_TIMEOUT_INIT.
 inline constexpr uint32_t kSynRtoUs = 1000000;
+/// Linux's largest RTO, TCP_RTO_MAX.
+inline constexpr uint64_t kSynRtoMaxUs = 120000000;
 
 /// Retransmissions in the handshake of a connect that succeeded, from TCP_INFO: our own SYN
 /// retransmissions (`tcpi_total_retrans`) when there were any; otherwise 1 when the kernel's

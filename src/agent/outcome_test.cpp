@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <iterator>
 
 namespace pingmesh::agent {
 namespace {
@@ -37,12 +38,36 @@ TEST(Outcome, HttpConnectRetransmissionIsADrop) {
   EXPECT_EQ(classify_http(false, 1), Outcome::kError) << "a bad answer is a failure, not loss";
 }
 
-TEST(Outcome, SynRetransmitLadder) {
-  EXPECT_EQ(syn_retransmits_from_connect_time(250), 0u);
-  EXPECT_EQ(syn_retransmits_from_connect_time(999'999), 0u);
-  EXPECT_EQ(syn_retransmits_from_connect_time(1'000'300), 1u);
-  EXPECT_EQ(syn_retransmits_from_connect_time(3'000'300), 2u);
-  EXPECT_EQ(syn_retransmits_from_connect_time(7'000'300), 3u);
+TEST(Outcome, SynRetransmitLadderWithoutLinearTimeouts) {
+  // Before Linux 6.5 (or tcp_syn_linear_timeouts = 0): RTOs 1, 2, 4 s -> SYNs at 1, 3, 7 s.
+  EXPECT_EQ(syn_retransmit_time_us(0, 0), 0u);
+  EXPECT_EQ(syn_retransmit_time_us(1, 0), 1'000'000u);
+  EXPECT_EQ(syn_retransmit_time_us(2, 0), 3'000'000u);
+  EXPECT_EQ(syn_retransmit_time_us(3, 0), 7'000'000u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(250, 0), 0u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(999'999, 0), 0u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(1'000'300, 0), 1u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(2'000'300, 0), 1u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(3'000'300, 0), 2u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(7'000'300, 0), 3u);
+}
+
+TEST(Outcome, SynRetransmitLadderWithLinearTimeouts) {
+  // Linux 6.5+ default tcp_syn_linear_timeouts = 4: RTOs 1, 1, 1, 1, 1, 2, 4 s -> SYNs at 1, 2, 3,
+  // 4, 5, 7, 11 s (a capture on this kernel showed 1.03 1.02 1.02 1.02 1.02 2.02 4.19 s gaps).
+  const uint64_t want[] = {0, 1, 2, 3, 4, 5, 7, 11, 19};
+  for (uint32_t k = 0; k < std::size(want); ++k) {
+    EXPECT_EQ(syn_retransmit_time_us(k, 4), want[k] * 1'000'000) << "retransmission " << k;
+  }
+  EXPECT_EQ(syn_retransmits_from_connect_time(400, 4), 0u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(1'000'300, 4), 1u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(2'000'300, 4), 2u) << "the old ladder said 1";
+  EXPECT_EQ(syn_retransmits_from_connect_time(3'000'300, 4), 3u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(4'000'300, 4), 4u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(6'999'000, 4), 5u);
+  EXPECT_EQ(syn_retransmits_from_connect_time(7'000'300, 4), 6u);
+  // Large values stay bounded (RTO capped at 120 s).
+  EXPECT_EQ(syn_retransmit_time_us(20, 0) - syn_retransmit_time_us(19, 0), kSynRtoMaxUs);
 }
 
 TEST(Outcome, KernelRttPreferredWhenPlausible) {

@@ -109,11 +109,16 @@ void Scheduler::clear() {
   queue_.clear();
 }
 
+double Scheduler::rate_burst() const {
+  if (options_.max_rate <= 0) return 0;
+  double slot = options_.max_rate * static_cast<double>(options_.slot_us) / 1e6;
+  double burst = options_.max_rate * static_cast<double>(options_.rate_burst_ms) / 1e3;
+  return std::max({1.0, slot, burst});
+}
+
 void Scheduler::refill(int64_t now_us) {
   if (options_.max_rate <= 0) return;
-  // Burst allowance of one slot's worth of probes (at least one): the rate cap may let a slot
-  // fire several probes, never a backlog.
-  double cap = std::max(1.0, options_.max_rate * static_cast<double>(options_.slot_us) / 1e6);
+  double cap = rate_burst();
   if (!refilled_) {
     tokens_ = cap;
     refilled_ = true;

@@ -29,6 +29,11 @@ struct ScheduleOptions {
   int64_t slot_us = 2000;           ///< timer granularity: probes due in one slot fire together
   double jitter_fraction = 0.05;    ///< per-cycle jitter, +- this fraction of the interval
   double max_rate = 1000;           ///< probes per second over all tasks; <= 0 = unlimited
+  /// Depth of the rate cap's token bucket, in milliseconds of max_rate (at least one slot's worth
+  /// and one probe): the cap lets a momentary cluster of due probes through at once and holds
+  /// back only a sustained excess, so over any window of T ms at most (rate_burst_ms + T) *
+  /// max_rate / 1000 probes start.
+  uint32_t rate_burst_ms = 100;
   std::size_t max_inflight = 1000;  ///< probes in flight at once
   uint64_t seed = 0;  ///< per-agent seed (hash of its name) so agents do not share phases
 };
@@ -87,6 +92,8 @@ class Scheduler {
 
   std::size_t size() const { return tasks_.size(); }
   const ProbeTask* find(uint64_t id) const;
+  /// Depth of the rate cap's bucket in probes (0 when there is no cap).
+  double rate_burst() const;
   /// Probes held back so far, by limit.
   const LimitHits& limit_hits() const { return limit_hits_; }
   const ScheduleOptions& options() const { return options_; }

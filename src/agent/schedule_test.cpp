@@ -135,8 +135,80 @@ TEST(Schedule, RateCapDefersWithoutCatchUpBurst) {
     s.take_due(now, 0, &due);
     per_second[now / 1'000'000] += static_cast<int>(due.size());
   }
-  for (auto& [sec, n] : per_second) EXPECT_LE(n, 51) << "second " << sec;
+  EXPECT_EQ(s.rate_burst(), 5.0);  // 100 ms of 50/s
+  // Only the first second may use the full bucket on top of the rate.
+  for (auto& [sec, n] : per_second) EXPECT_LE(n, sec == 0 ? 55 : 51) << "second " << sec;
   EXPECT_GT(s.limit_hits().rate, 0u);
+}
+
+/// Probes started per slot under a cap, with `tasks` tasks of 1 s (lab floor) over `seconds`.
+std::vector<int> fire_counts(ScheduleOptions o, int tasks, int seconds) {
+  o.min_interval_ms = 1000;
+  Scheduler s(o);
+  s.apply(entries(tasks, 1000), 0);
+  std::vector<int> per_slot;
+  std::vector<const ProbeTask*> due;
+  for (int64_t now = 0; now <= int64_t{seconds} * 1'000'000; now += o.slot_us) {
+    due.clear();
+    s.take_due(now, 0, &due);
+    per_slot.push_back(static_cast<int>(due.size()));
+  }
+  return per_slot;
+}
+
+TEST(Schedule, RateCapDoesNotHoldBackASpreadLoadBelowIt) {
+  ScheduleOptions o = unlimited();
+  o.slot_us = 2000;
+  o.max_rate = 1000;
+  for (int tasks : {320, 800}) {
+    o.min_interval_ms = 1000;
+    Scheduler s(o);
+    s.apply(entries(tasks, 1000), 0);
+    std::vector<const ProbeTask*> due;
+    std::size_t fired = 0;
+    for (int64_t now = 0; now <= 20'000'000; now += o.slot_us) {
+      due.clear();
+      s.take_due(now, 0, &due);
+      fired += due.size();
+    }
+    EXPECT_EQ(s.limit_hits().rate, 0u) << tasks << " probes/s under a cap of 1000/s";
+    EXPECT_GE(fired, static_cast<std::size_t>(tasks) * 19) << tasks;
+  }
+  // The former bucket of one 2 ms slot (2 probes) held probes back at a third of the cap,
+  // whenever three probes of a random spread fell into one slot.
+  o.rate_burst_ms = 0;
+  o.min_interval_ms = 1000;
+  Scheduler one_slot(o);
+  EXPECT_EQ(one_slot.rate_burst(), 2.0);
+  one_slot.apply(entries(320, 1000), 0);
+  std::vector<const ProbeTask*> due;
+  for (int64_t now = 0; now <= 20'000'000; now += o.slot_us) {
+    due.clear();
+    one_slot.take_due(now, 0, &due);
+  }
+  EXPECT_GT(one_slot.limit_hits().rate, 0u);
+}
+
+TEST(Schedule, RateCapBurstIsBoundedByItsBucket) {
+  ScheduleOptions o = unlimited();
+  o.slot_us = 2000;
+  o.max_rate = 1000;
+  o.rate_burst_ms = 100;
+  auto per_slot = fire_counts(o, 5000, 10);  // 5x the cap
+  // Over any window of W ms at most (100 + W) probes; the sustained rate is the cap.
+  for (int window_slots : {1, 50, 500}) {
+    int sum = 0, worst = 0;
+    for (std::size_t i = 0; i < per_slot.size(); ++i) {
+      sum += per_slot[i];
+      if (i >= static_cast<std::size_t>(window_slots)) sum -= per_slot[i - window_slots];
+      worst = std::max(worst, sum);
+    }
+    EXPECT_LE(worst, 100 + window_slots * 2 + 1) << "window of " << window_slots * 2 << " ms";
+  }
+  int total = 0;
+  for (int n : per_slot) total += n;
+  EXPECT_GE(total, 10'000 - 10);
+  EXPECT_LE(total, 10'000 + 100 + 2);
 }
 
 TEST(Schedule, InflightCapHoldsProbesBack) {

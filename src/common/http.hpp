@@ -1,7 +1,8 @@
 #pragma once
 /// HTTP/1.1 server and client used by every role (controller API, collector ingest, agent
-/// responders and /metrics). Boost.Beast stays inside http_server.cpp; libcurl inside
-/// http_client.cpp, so other translation units compile fast and see only these value types.
+/// responders and /metrics). Boost.Beast stays inside http_server.cpp and http_client.cpp, and
+/// libcurl (loaded at run time, for https:// only) inside http_client.cpp, so other translation
+/// units compile fast and see only these value types.
 
 #include <chrono>
 #include <cstdint>
@@ -140,8 +141,11 @@ struct ClientRequest {
   std::chrono::milliseconds timeout{10000};
 };
 
-/// A blocking HTTP client (libcurl) that keeps connections alive between calls. One instance per
-/// thread; not thread-safe.
+/// A blocking HTTP client that keeps connections alive between calls. http:// URLs are served by
+/// a built-in HTTP/1.1 client (Boost.Beast); https:// URLs by libcurl, loaded with dlopen() on the
+/// first https:// request (an error response names the cause when it is not installed). The
+/// environment variable PINGMESH_CA_FILE names a CA bundle for https:// peers (default: the
+/// system's). One instance per thread; not thread-safe.
 class Client {
  public:
   Client();
@@ -151,9 +155,22 @@ class Client {
   /// Performs the request; transport failures are reported in ClientResponse::error, not thrown.
   ClientResponse perform(const ClientRequest& request);
 
+  struct Impl;
+
  private:
-  void* curl_;
+  std::unique_ptr<Impl> impl_;
 };
+
+/// The parts of an http:// or https:// URL the client uses.
+struct Url {
+  std::string scheme;  ///< "http" or "https" (lower case)
+  std::string host;    ///< name or IP literal, without the brackets of an IPv6 literal
+  uint16_t port = 0;   ///< explicit, else 80 / 443
+  std::string target;  ///< path and query, "/" when absent; the fragment is dropped
+};
+
+/// Splits an absolute http(s) URL; nullopt for other schemes, user info, a bad port or no host.
+std::optional<Url> parse_url(std::string_view url);
 
 /// Percent-decodes a URL component ('+' is left as is unless plus_as_space).
 std::string url_decode(std::string_view in, bool plus_as_space = false);
