@@ -209,93 +209,6 @@ class RawHttp : public ::testing::TestWithParam<int> {
   std::unique_ptr<Server> server_;
 };
 
-TEST(HttpClient, ParsesUrls) {
-  auto u = parse_url("http://127.0.0.1:9000/api/v1/pinglist/a?x=1#frag");
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->scheme, "http");
-  EXPECT_EQ(u->host, "127.0.0.1");
-  EXPECT_EQ(u->port, 9000);
-  EXPECT_EQ(u->target, "/api/v1/pinglist/a?x=1");
-  u = parse_url("HTTPS://controller.example");
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->scheme, "https");
-  EXPECT_EQ(u->port, 443);
-  EXPECT_EQ(u->target, "/");
-  u = parse_url("http://[fd00::1]:8080?q");
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->host, "fd00::1");
-  EXPECT_EQ(u->port, 8080);
-  EXPECT_EQ(u->target, "/?q");
-  u = parse_url("http://[::1]/x");
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->port, 80);
-  EXPECT_FALSE(parse_url("ftp://h/"));
-  EXPECT_FALSE(parse_url("127.0.0.1:9000/x"));
-  EXPECT_FALSE(parse_url("http://:80/"));
-  EXPECT_FALSE(parse_url("http://h:0/"));
-  EXPECT_FALSE(parse_url("http://h:65536/"));
-  EXPECT_FALSE(parse_url("http://h:8x/"));
-  EXPECT_FALSE(parse_url("http://user@h/"));
-  EXPECT_FALSE(parse_url("http://[::1/"));
-  Client c;
-  auto r = c.perform({"GET", "gopher://h/", {}, "", {}});
-  EXPECT_EQ(r.status, 0);
-  EXPECT_NE(r.error.find("URL"), std::string::npos);
-}
-
-namespace {
-
-/// A one-connection-at-a-time raw TCP server on 127.0.0.1 answering each accepted connection with
-/// `answer(request_text)`, then closing it when `close_after` (keep-alive tests otherwise).
-class RawServer {
- public:
-  explicit RawServer(std::function<std::string(const std::string&)> answer)
-      : answer_(std::move(answer)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    ::listen(fd_, 8);
-    socklen_t len = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~RawServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-  int connections() const { return connections_; }
-
- private:
-  void run() {
-    for (;;) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      ++connections_;
-      std::string req;
-      char buf[4096];
-      // One request per connection: read up to the end of the head (bodies are not used here).
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = ::recv(c, buf, sizeof(buf), 0);
-        if (n <= 0) break;
-        req.append(buf, static_cast<std::size_t>(n));
-      }
-      std::string out = answer_(req);
-      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
-      ::close(c);
-    }
-  }
-  std::function<std::string(const std::string&)> answer_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<int> connections_{0};
-  std::thread thread_;
-};
-
 }  // namespace
 
 TEST_P(RawHttp, PipelinedRequestsAnsweredInOrderThenClose) {
@@ -417,6 +330,95 @@ TEST_P(RawHttp, HandlerExceptionIs500AndConnectionStaysUsable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, RawHttp, ::testing::Values(1, 2));
+
+TEST(HttpClient, ParsesUrls) {
+  auto u = parse_url("http://127.0.0.1:9000/api/v1/pinglist/a?x=1#frag");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->scheme, "http");
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 9000);
+  EXPECT_EQ(u->target, "/api/v1/pinglist/a?x=1");
+  u = parse_url("HTTPS://controller.example");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->scheme, "https");
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->target, "/");
+  u = parse_url("http://[fd00::1]:8080?q");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "fd00::1");
+  EXPECT_EQ(u->port, 8080);
+  EXPECT_EQ(u->target, "/?q");
+  u = parse_url("http://[::1]/x");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->port, 80);
+  EXPECT_FALSE(parse_url("ftp://h/"));
+  EXPECT_FALSE(parse_url("127.0.0.1:9000/x"));
+  EXPECT_FALSE(parse_url("http://:80/"));
+  EXPECT_FALSE(parse_url("http://h:0/"));
+  EXPECT_FALSE(parse_url("http://h:65536/"));
+  EXPECT_FALSE(parse_url("http://h:8x/"));
+  EXPECT_FALSE(parse_url("http://user@h/"));
+  EXPECT_FALSE(parse_url("http://[::1/"));
+  Client c;
+  auto r = c.perform({"GET", "gopher://h/", {}, "", {}});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.error.find("URL"), std::string::npos);
+}
+
+namespace {
+
+/// A one-connection-at-a-time raw TCP server on 127.0.0.1 answering each accepted connection with
+/// `answer(request_text)`, then closing it when `close_after` (keep-alive tests otherwise).
+class RawServer {
+ public:
+  explicit RawServer(std::function<std::string(const std::string&)> answer)
+      : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    ::listen(fd_, 8);
+    socklen_t len = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~RawServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int connections() const { return connections_; }
+
+ private:
+  void run() {
+    for (;;) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      ++connections_;
+      std::string req;
+      char buf[4096];
+      // One request per connection: read up to the end of the head (bodies are not used here).
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        req.append(buf, static_cast<std::size_t>(n));
+      }
+      std::string out = answer_(req);
+      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  }
+  std::function<std::string(const std::string&)> answer_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+}  // namespace
 
 TEST(HttpClient, ReadsChunkedAndCloseDelimitedBodies) {
   std::string seen;
