@@ -188,6 +188,9 @@ bool TraceCoordinator::add_results(const nlohmann::json& body, const model::Topo
   if (!body.contains("results") || !body["results"].is_array()) {
     return fail("results", "must be an array");
   }
+  auto non_negative = [](const nlohmann::json& v) {
+    return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+  };
   const auto agent = body["agent"].get<std::string>();
   const auto& results = body["results"];
   // Validate everything before taking anything.
@@ -204,7 +207,7 @@ bool TraceCoordinator::add_results(const nlohmann::json& body, const model::Topo
       std::string pp = fmt::format("{}.ports[{}]", path, k);
       if (!p.is_object()) return fail(pp, "must be an object");
       for (const char* key : {"sport", "sent", "answered"}) {
-        if (!p.contains(key) || !p[key].is_number_unsigned()) {
+        if (!p.contains(key) || !non_negative(p[key])) {
           return fail(pp + "." + key, "must be a non-negative integer");
         }
       }
@@ -218,7 +221,7 @@ bool TraceCoordinator::add_results(const nlohmann::json& body, const model::Topo
       for (const auto& h : p["hops"]) {
         if (!h.is_string()) return fail(pp + ".hops", "must be an array of strings");
       }
-      if (p.contains("errors") && !p["errors"].is_number_unsigned()) {
+      if (p.contains("errors") && !non_negative(p["errors"])) {
         return fail(pp + ".errors", "must be a non-negative integer");
       }
     }
