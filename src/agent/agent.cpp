@@ -143,7 +143,8 @@ Agent::Agent(AgentConfig config) {
   check(c.buffer_results > 0, "--buffer-results: must be > 0");
   check(c.batch_size > 0, "--batch-size: must be > 0");
   check(c.probe_timeout_ms > 0, "--probe-timeout-ms: must be > 0");
-  check(c.trace_max_rate > 0 && c.trace_max_rate <= 10000, "--trace-max-rate: must be in (0, 10000]");
+  check(c.trace_max_rate > 0 && c.trace_max_rate <= 10000,
+        "--trace-max-rate: must be in (0, 10000]");
   check(c.slot_ms >= 1 && c.slot_ms <= 50, "--slot-ms: must be 1..50");
   impl_ = std::make_unique<Impl>(std::move(config));
 }

@@ -251,7 +251,8 @@ void Analyzer::register_routes(http::Router& router) {
   router.add("GET", "/api/v1/verdicts", [this](const Request& r) { return handle_verdicts(r); });
   router.add("GET", "/api/v1/traces/requests/{agent}",
              [this](const Request& r) { return handle_trace_requests(r); });
-  router.add("POST", "/api/v1/traces", [this](const Request& r) { return handle_trace_results(r); });
+  router.add("POST", "/api/v1/traces",
+             [this](const Request& r) { return handle_trace_results(r); });
   router.add("GET", "/api/v1/traces", [this](const Request& r) { return handle_traces(r); });
   router.add("GET", "/api/v1/alert-rules",
              [this](const Request& r) { return handle_rules_list(r); });
@@ -382,8 +383,8 @@ Response Analyzer::handle_trace_results(const Request& request) {
   {
     std::lock_guard lock(mu_);
     auto before = traces_.answered();
-    if (!traces_.add_results(*body, topology.get(), last_now_ms_ ? last_now_ms_ : wall_ms(),
-                             &error, &field, &ignored)) {
+    if (!traces_.add_results(*body, topology.get(), last_now_ms_ ? last_now_ms_ : wall_ms(), &error,
+                             &field, &ignored)) {
       return Response::error(400, field.empty() ? error : field + ": " + error, field);
     }
     accepted = traces_.answered() - before;
@@ -744,10 +745,11 @@ nlohmann::json Analyzer::openapi_fragment() {
   paths["/api/v1/alert-rules/{name}"]["put"] = put;
   paths["/api/v1/alert-rules/{name}"]["delete"] = del;
 
-  auto poll = op("Traceroute requests for an agent (taken off the queue): while a DC has a "
-                 "fabric_loss verdict, the sources of its worst cross-rack pairs are asked to "
-                 "trace their target from fixed source ports (docs/ANALYZER.md)",
-                 "takeTraceRequests");
+  auto poll =
+      op("Traceroute requests for an agent (taken off the queue): while a DC has a "
+         "fabric_loss verdict, the sources of its worst cross-rack pairs are asked to "
+         "trace their target from fixed source ports (docs/ANALYZER.md)",
+         "takeTraceRequests");
   poll["tags"] = {"Agents"};
   poll["parameters"] = nlohmann::json::array(
       {{{"name", "agent"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}}});
@@ -767,8 +769,9 @@ nlohmann::json Analyzer::openapi_fragment() {
        "{agent, results: [{id, dst, dport, duration_ms, ports: [{sport, hops (address per TTL, "
        "\"\" = no answer), reached, sent, answered, errors}]}]}"},
       {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
-  upload["responses"]["200"] = {{"description", "{accepted, ignored}: ignored = unknown or "
-                                                "expired request ids"}};
+  upload["responses"]["200"] = {{"description",
+                                 "{accepted, ignored}: ignored = unknown or "
+                                 "expired request ids"}};
   upload["responses"]["400"] = {{"description", "malformed results ({error, field})"}};
   upload["responses"]["401"] = {{"description", "agent token required"}};
   paths["/api/v1/traces"]["post"] = upload;

@@ -622,8 +622,8 @@ double stands_out(const SpineTrace& c, const std::vector<const SpineTrace*>& set
   double pr = static_cast<double>(k) / static_cast<double>(n);
   if (pc < 2 * pr) return 0;
   double p = static_cast<double>(c.lost + k) / static_cast<double>(c.probes + n);
-  double se = std::sqrt(p * (1 - p) *
-                        (1.0 / static_cast<double>(c.probes) + 1.0 / static_cast<double>(n)));
+  double se =
+      std::sqrt(p * (1 - p) * (1.0 / static_cast<double>(c.probes) + 1.0 / static_cast<double>(n)));
   double z = se > 0 ? (pc - pr) / se : 0;
   return z >= o.significance.z ? z : 0;
 }

@@ -49,9 +49,12 @@ std::optional<Level> parse_level(std::string_view s) {
 
 std::string_view to_string(DeviceLayer l) {
   switch (l) {
-    case DeviceLayer::kTor: return "tor";
-    case DeviceLayer::kSpine: return "spine";
-    case DeviceLayer::kBorder: return "border";
+    case DeviceLayer::kTor:
+      return "tor";
+    case DeviceLayer::kSpine:
+      return "spine";
+    case DeviceLayer::kBorder:
+      return "border";
   }
   return "unknown";
 }

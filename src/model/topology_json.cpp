@@ -374,11 +374,10 @@ json to_json(const Topology& v) {
 
 Datacenter dc_from_json(const json& j, const ValidationLimits& limits, const Datacenter* base,
                         const std::string& path) {
-  Fields f(
-      j, path,
-      {"name", "mode", "probes", "interval_ms", "payload_bytes", "dscp", "rack_ratio",
-       "server_ratio", "inter_dc_servers", "max_peers", "ipv4", "ipv6", "stopped", "description",
-       "devices"});
+  Fields f(j, path,
+           {"name", "mode", "probes", "interval_ms", "payload_bytes", "dscp", "rack_ratio",
+            "server_ratio", "inter_dc_servers", "max_peers", "ipv4", "ipv6", "stopped",
+            "description", "devices"});
   Datacenter dc = base ? *base : Datacenter{};
   f.string("name", &dc.name);
   check_name(dc.name, f.path("name"), false);

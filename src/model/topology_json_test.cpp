@@ -92,8 +92,8 @@ TEST(TopologyJsonTest, DatacenterDevicesRoundTripAndRejections) {
       {"name":"d1r1t","layer":"tor","addresses":["100.65.1.0"]}])"));
   EXPECT_EQ(dc_from_json(j, kLimits), dc);
   // The layer defaults to spine.
-  auto d = dc_from_json(json::parse(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.1"]}]})"),
-                        kLimits);
+  auto d = dc_from_json(
+      json::parse(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.1"]}]})"), kLimits);
   ASSERT_EQ(d.devices.size(), 1u);
   EXPECT_EQ(d.devices[0].layer, DeviceLayer::kSpine);
 
@@ -106,8 +106,9 @@ TEST(TopologyJsonTest, DatacenterDevicesRoundTripAndRejections) {
             "devices[0].addresses");
   EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.300"]}]})"),
             "devices[0].addresses[0]");
-  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","layer":"leaf","addresses":["10.0.0.1"]}]})"),
-            "devices[0].layer");
+  EXPECT_EQ(
+      field_of(R"({"name":"d","devices":[{"name":"s","layer":"leaf","addresses":["10.0.0.1"]}]})"),
+      "devices[0].layer");
   EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"a b","addresses":["10.0.0.1"]}]})"),
             "devices[0].name");
   EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.1"],"x":1}]})"),
