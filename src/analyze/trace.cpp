@@ -50,13 +50,12 @@ std::vector<TracePair> pick_trace_pairs(const Snapshot& snapshot, uint32_t dc,
   });
   std::vector<TracePair> out;
   std::set<std::string> sources;
-  for (const auto* p : candidates) {
-    if (out.size() >= n) break;
-    const auto& src = snapshot.servers[p->src].name;
-    const auto& dst = snapshot.servers[p->dst].name;
-    if (sources.count(src)) continue;
+  auto add = [&](uint32_t s, uint32_t d, uint32_t failures) {
+    const auto& src = snapshot.servers[s].name;
+    const auto& dst = snapshot.servers[d].name;
+    if (out.size() >= n || sources.count(src)) return;
     auto it = servers.find(dst);
-    if (it == servers.end() || !servers.count(src) || it->second->addresses.empty()) continue;
+    if (it == servers.end() || !servers.count(src) || it->second->addresses.empty()) return;
     TracePair t;
     t.src = src;
     t.dst = dst;
@@ -65,9 +64,36 @@ std::vector<TracePair> pick_trace_pairs(const Snapshot& snapshot, uint32_t dc,
     auto v4 = std::find_if(addrs.begin(), addrs.end(), [](const auto& a) { return a.is_v4(); });
     t.address = (dcm->ipv4 && v4 != addrs.end()) ? *v4 : addrs.front();
     t.dport = tcp_port_of(*dcm);
-    t.failures = p->failures;
+    t.failures = failures;
     sources.insert(src);
     out.push_back(std::move(t));
+  };
+  for (const auto* p : candidates) add(p->src, p->dst, p->failures);
+  // A random drop of a few % rarely fails a TCP probe (the SYN retransmission gets through: the
+  // probe is answered late, lost but not failed), so failing pairs are few. Then: the rack
+  // pairs losing most, a working server of each end (sending and answered).
+  std::vector<const RackPair*> lossy;
+  for (const auto& rp : snapshot.rack_pairs) {
+    if (rp.src == rp.dst || rp.counts.lost == 0) continue;
+    if (snapshot.racks[rp.src].dc != dc || snapshot.racks[rp.dst].dc != dc) continue;
+    lossy.push_back(&rp);
+  }
+  std::sort(lossy.begin(), lossy.end(), [&](const RackPair* x, const RackPair* y) {
+    return std::tie(y->counts.lost, x->src, x->dst) < std::tie(x->counts.lost, y->src, y->dst);
+  });
+  auto working = [&](uint32_t i) {
+    const auto& s = snapshot.servers[i];
+    return s.as_src.answered > 0 && s.as_dst.answered > 0;
+  };
+  for (const auto* rp : lossy) {
+    if (out.size() >= n) break;
+    for (uint32_t s : snapshot.racks[rp->src].servers) {
+      if (!working(s) || sources.count(snapshot.servers[s].name)) continue;
+      const auto& targets = snapshot.racks[rp->dst].servers;
+      auto t = std::find_if(targets.begin(), targets.end(), working);
+      if (t != targets.end()) add(s, *t, 0);
+      break;
+    }
   }
   return out;
 }

@@ -89,6 +89,22 @@ TEST(Trace, PicksTheWorstCrossRackPairsOnePerSource) {
   EXPECT_EQ(pick_trace_pairs(f.snap, 0, f.topo, 1).size(), 1u);
 }
 
+TEST(Trace, WithoutFailingPairsPicksWorkingServersOfTheLossiestRackPairs) {
+  Fixture f;
+  for (auto& s : f.snap.servers) s.as_src.answered = s.as_dst.answered = 10;
+  f.snap.servers[f.idx("d1r1h1")].as_dst.answered = 0;  // not answering: not a source/target
+  f.snap.rack_pairs = {{0, 1, {}}, {1, 0, {}}, {0, 0, {}}};
+  f.snap.rack_pairs[0].counts.lost = 3;
+  f.snap.rack_pairs[1].counts.lost = 7;
+  f.snap.rack_pairs[2].counts.lost = 9;  // the diagonal never crosses a spine
+  auto pairs = pick_trace_pairs(f.snap, 0, f.topo, 4);
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0].src, "d1r2h1");  // d1r2 -> d1r1 loses most
+  EXPECT_EQ(pairs[0].dst, "d1r1h2");
+  EXPECT_EQ(pairs[1].src, "d1r1h2");
+  EXPECT_EQ(pairs[1].dst, "d1r2h1");
+}
+
 TEST(Trace, MapsAPathToTheSingleSpineItCrossed) {
   Fixture f;
   auto spines = spine_addresses(f.topo.dcs[0]);
