@@ -14,6 +14,7 @@
 #include "agent/privileges.hpp"
 #include "agent/result_buffer.hpp"
 #include "agent/result_log.hpp"
+#include "agent/trace.hpp"
 #include "agent/uploader.hpp"
 #include "common/hash.hpp"
 #include "common/http.hpp"
@@ -49,6 +50,7 @@ struct Agent::Impl {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Control> control;
   std::unique_ptr<Uploader> uploader;
+  std::unique_ptr<Tracer> tracer;
   std::vector<std::unique_ptr<http::Server>> http_servers;
   http::Router router;
   std::mutex location_mu;
@@ -74,6 +76,7 @@ struct Agent::Impl {
       identity.dc = p->dc;
       identity.rack = p->rack;
     }
+    if (tracer) tracer->set_pinglist(p);
     engine->set_pinglist(std::move(p));
   }
 
@@ -140,6 +143,8 @@ Agent::Agent(AgentConfig config) {
   check(c.buffer_results > 0, "--buffer-results: must be > 0");
   check(c.batch_size > 0, "--batch-size: must be > 0");
   check(c.probe_timeout_ms > 0, "--probe-timeout-ms: must be > 0");
+  check(c.trace_max_rate > 0 && c.trace_max_rate <= 10000,
+        "--trace-max-rate: must be in (0, 10000]");
   check(c.slot_ms >= 1 && c.slot_ms <= 50, "--slot-ms: must be 1..50");
   impl_ = std::make_unique<Impl>(std::move(config));
 }
@@ -196,12 +201,21 @@ void Agent::start() {
   if (m.engine->icmp_available(false) || m.engine->icmp_available(true)) {
     co.capabilities.insert(co.capabilities.begin(), "icmp");
   }
+  if (c.trace_interval_ms > 0) co.capabilities.push_back("trace");
   co.heartbeat_interval_ms = c.heartbeat_interval_ms;
   co.pull_interval_ms = c.pull_interval_ms;
   co.max_failed_pulls = c.max_failed_pulls;
   m.control = std::make_unique<Control>(
       co, m.metrics,
       [&m](std::shared_ptr<const model::Pinglist> p) { m.on_pinglist(std::move(p)); });
+
+  TracerOptions to;
+  to.server_url = trim_slash(c.server_url);
+  to.token = c.token;
+  to.name = c.name;
+  to.poll_interval_ms = c.trace_interval_ms;
+  to.max_rate = c.trace_max_rate;
+  m.tracer = std::make_unique<Tracer>(to);
 
   UploaderOptions uo;
   uo.url = trim_slash(c.collector_url) + "/api/v1/results";
@@ -241,6 +255,7 @@ void Agent::start() {
   m.engine->start();
   m.start_http();
   m.uploader->start();
+  m.tracer->start();
   m.control->start();
   m.started = true;
   spdlog::info("agent: {} up: TCP {} UDP {} HTTP {}; controller {}, collector {}", c.name,
@@ -252,6 +267,7 @@ void Agent::stop() {
   if (!m.started) return;
   m.started = false;
   m.control->stop();
+  m.tracer->stop();
   m.engine->stop();
   m.uploader->stop();
   for (auto& s : m.http_servers) s->stop();

@@ -38,6 +38,8 @@ struct AgentConfig {
   uint32_t heartbeat_interval_ms = 10000;
   uint32_t pull_interval_ms = 10000;
   uint32_t max_failed_pulls = 3;
+  uint32_t trace_interval_ms = 10000;  ///< polls for trace requests; 0 = tracer off
+  double trace_max_rate = 200;         ///< traceroute probes/s
   uint32_t responder_max_connections = 1024;
   uint32_t responder_idle_timeout_ms = 10000;
   /// Lab only: lowers the 10 s floor of a pair's probe interval (0 = no override).

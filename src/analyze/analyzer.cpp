@@ -53,6 +53,7 @@ Analyzer::Analyzer(AnalyzerOptions options, metrics::Registry* registry,
       registry_(registry),
       topology_(std::move(topology)),
       engine_(options_.engine),
+      traces_(options_.trace),
       notifier_(options_.notify, registry) {
   std::vector<AlertRule> rules = default_alert_rules();
   if (!options_.rules_path.empty() && std::filesystem::exists(options_.rules_path)) {
@@ -88,6 +89,11 @@ Analyzer::Analyzer(AnalyzerOptions options, metrics::Registry* registry,
                                 {{"state", "firing"}});
     verdicts_active_ = &registry_->gauge("pingmesh_analyzer_verdicts",
                                          "Faults currently localized (active verdicts).");
+    trace_requests_ = &registry_->counter(
+        "pingmesh_analyzer_trace_requests_total",
+        "Traceroute requests queued for agents (fabric loss narrowed to a spine).");
+    trace_results_ = &registry_->counter("pingmesh_analyzer_trace_results_total",
+                                         "Traceroute results received from agents.");
   }
   if (!options_.history_path.empty()) {
     auto parent = std::filesystem::path(options_.history_path).parent_path();
@@ -159,7 +165,9 @@ void Analyzer::evaluate(int64_t now_ms) {
       last_topology_ = topology;
     }
     last_now_ms_ = now_ms;
+    engine_.set_spine_traces(traces_.traces(now_ms));
     engine_.evaluate(now_ms, &events);
+    plan_traces_locked(now_ms, topology);
     record_locked(events);
     if (registry_ != nullptr) {
       uint64_t pending = 0, firing = 0;
@@ -241,6 +249,11 @@ void Analyzer::export_series_locked(int64_t now_ms) {
 void Analyzer::register_routes(http::Router& router) {
   router.add("GET", "/api/v1/alerts", [this](const Request& r) { return handle_alerts(r); });
   router.add("GET", "/api/v1/verdicts", [this](const Request& r) { return handle_verdicts(r); });
+  router.add("GET", "/api/v1/traces/requests/{agent}",
+             [this](const Request& r) { return handle_trace_requests(r); });
+  router.add("POST", "/api/v1/traces",
+             [this](const Request& r) { return handle_trace_results(r); });
+  router.add("GET", "/api/v1/traces", [this](const Request& r) { return handle_traces(r); });
   router.add("GET", "/api/v1/alert-rules",
              [this](const Request& r) { return handle_rules_list(r); });
   router.add("POST", "/api/v1/alert-rules",
@@ -321,6 +334,76 @@ void Analyzer::persist_locked() const {
   if (ec) {
     spdlog::error("analyzer: cannot replace {}: {}", options_.rules_path, ec.message());
   }
+}
+
+void Analyzer::plan_traces_locked(int64_t now_ms,
+                                  const std::shared_ptr<const model::Topology>& topology) {
+  if (!topology) return;
+  std::vector<std::string> dcs;
+  for (const auto& r : engine_.verdicts(true, 0)) {
+    if (r.verdict.kind == "fabric_loss") dcs.push_back(r.verdict.dc);
+  }
+  if (dcs.empty() || !traces_.due(now_ms, dcs)) return;
+  std::size_t n = traces_.plan(now_ms, dcs, engine_.snapshot(now_ms), *topology);
+  if (n > 0) {
+    spdlog::info("analyzer: fabric loss: {} traceroute requests queued for agents", n);
+    if (trace_requests_ != nullptr) trace_requests_->inc(static_cast<double>(n));
+  }
+}
+
+Response Analyzer::handle_trace_requests(const Request& request) {
+  if (options_.authorize_agent) {
+    if (auto denied = options_.authorize_agent(request)) return *denied;
+  }
+  const std::string& agent = request.params.at(0);
+  std::string body;
+  {
+    std::lock_guard lock(mu_);
+    body = traces_.take_requests(agent, last_now_ms_ ? last_now_ms_ : wall_ms());
+  }
+  if (body.empty()) {
+    Response r;
+    r.status = 204;
+    return r;
+  }
+  return Response::json(std::move(body));
+}
+
+Response Analyzer::handle_trace_results(const Request& request) {
+  if (options_.authorize_agent) {
+    if (auto denied = options_.authorize_agent(request)) return *denied;
+  }
+  Response err;
+  auto body = parse_body(request, &err);
+  if (!body) return err;
+  auto topology = topology_ ? topology_() : nullptr;
+  std::string error, field;
+  std::size_t ignored = 0;
+  std::size_t accepted = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto before = traces_.answered();
+    if (!traces_.add_results(*body, topology.get(), last_now_ms_ ? last_now_ms_ : wall_ms(), &error,
+                             &field, &ignored)) {
+      return Response::error(400, field.empty() ? error : field + ": " + error, field);
+    }
+    accepted = traces_.answered() - before;
+  }
+  if (trace_results_ != nullptr) trace_results_->inc(static_cast<double>(accepted));
+  return Response::json(nlohmann::json{{"accepted", accepted}, {"ignored", ignored}}.dump());
+}
+
+Response Analyzer::handle_traces(const Request&) {
+  nlohmann::json out = nlohmann::json::object();
+  std::lock_guard lock(mu_);
+  for (const auto& [dc, t] : traces_.traces(last_now_ms_ ? last_now_ms_ : wall_ms())) {
+    auto spines = nlohmann::json::array();
+    for (const auto& s : t.spines) {
+      spines.push_back({{"spine", s.spine}, {"probes", s.probes}, {"lost", s.lost}});
+    }
+    out[dc] = {{"spines", spines}, {"updated_ms", t.updated_ms}, {"evidence", t.evidence}};
+  }
+  return Response::json(nlohmann::json{{"dcs", out}}.dump());
 }
 
 std::optional<Response> Analyzer::check_write(const Request& request) const {
@@ -661,6 +744,41 @@ nlohmann::json Analyzer::openapi_fragment() {
   paths["/api/v1/alert-rules/{name}"]["get"] = get;
   paths["/api/v1/alert-rules/{name}"]["put"] = put;
   paths["/api/v1/alert-rules/{name}"]["delete"] = del;
+
+  auto poll =
+      op("Traceroute requests for an agent (taken off the queue): while a DC has a "
+         "fabric_loss verdict, the sources of its worst cross-rack pairs are asked to "
+         "trace their target from fixed source ports (docs/ANALYZER.md)",
+         "takeTraceRequests");
+  poll["tags"] = {"Agents"};
+  poll["parameters"] = nlohmann::json::array(
+      {{{"name", "agent"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}}});
+  poll["responses"]["200"] = {
+      {"description",
+       "{\"requests\": [{id, dst, dport, sports, max_ttl, hop_attempts, loss_probes, "
+       "timeout_ms}]}"},
+      {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+  poll["responses"]["204"] = {{"description", "nothing to trace"}};
+  poll["responses"]["401"] = {{"description", "agent token required"}};
+  paths["/api/v1/traces/requests/{agent}"]["get"] = poll;
+  auto upload = op("An agent's traceroute results", "uploadTraceResults");
+  upload["tags"] = {"Agents"};
+  upload["requestBody"] = {
+      {"required", true},
+      {"description",
+       "{agent, results: [{id, dst, dport, duration_ms, ports: [{sport, hops (address per TTL, "
+       "\"\" = no answer), reached, sent, answered, errors}]}]}"},
+      {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+  upload["responses"]["200"] = {{"description",
+                                 "{accepted, ignored}: ignored = unknown or "
+                                 "expired request ids"}};
+  upload["responses"]["400"] = {{"description", "malformed results ({error, field})"}};
+  upload["responses"]["401"] = {{"description", "agent token required"}};
+  paths["/api/v1/traces"]["post"] = upload;
+  paths["/api/v1/traces"]["get"] =
+      op("Traceroute aggregates per DC: per spine the traced probes and losses of the latest "
+         "rounds, with the pairs and example ports",
+         "listTraces");
   return {{"paths", paths},
           {"tags",
            nlohmann::json::array({{{"name", "analyzer"},

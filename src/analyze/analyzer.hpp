@@ -48,6 +48,11 @@ struct AnalyzerOptions {
   /// Decides whether a request may change rules: nullopt = allowed, else the answer (401/403).
   /// Unset: only loopback clients may change rules.
   std::function<std::optional<http::Response>(const http::Request&)> authorize_write;
+  /// Decides whether a request may use the agents' trace routes (poll, upload): nullopt =
+  /// allowed, else the answer. Unset: anyone.
+  std::function<std::optional<http::Response>(const http::Request&)> authorize_agent;
+  /// Traceroute rounds that narrow fabric loss to one spine (trace.hpp).
+  TraceOptions trace;
 };
 
 /// Thread-safe: observe(), evaluate() and the handlers may run on any threads.
@@ -95,6 +100,12 @@ class Analyzer {
   http::Response handle_rule_put(const http::Request& request);
   http::Response handle_rule_delete(const http::Request& request);
   http::Response handle_prometheus(const http::Request& request);
+  /// GET /api/v1/traces/requests/{agent}: 200 {"requests": [...]} or 204.
+  http::Response handle_trace_requests(const http::Request& request);
+  /// POST /api/v1/traces: an agent's trace results.
+  http::Response handle_trace_results(const http::Request& request);
+  /// GET /api/v1/traces: the per-DC aggregates (spines, probes, losses, evidence).
+  http::Response handle_traces(const http::Request& request);
 
  private:
   std::optional<http::Response> check_write(const http::Request& request) const;
@@ -105,6 +116,8 @@ class Analyzer {
   void record_locked(const std::vector<AlertEvent>& events);
   AlertQuery parse_alert_query(const http::Request& request, http::Response* error) const;
   void export_series_locked(int64_t now_ms);
+  /// Queues trace requests for DCs with fabric loss (rate limited by the coordinator).
+  void plan_traces_locked(int64_t now_ms, const std::shared_ptr<const model::Topology>& topology);
   RuleLimits limits() const;
 
   AnalyzerOptions options_;
@@ -112,6 +125,7 @@ class Analyzer {
   std::function<std::shared_ptr<const model::Topology>()> topology_;
   mutable std::mutex mu_;
   Engine engine_;
+  TraceCoordinator traces_;
   std::shared_ptr<const model::Topology> last_topology_;
   int64_t last_now_ms_ = 0;
   std::map<LabelMap, bool> exported_;  ///< series label sets exported so far
@@ -125,6 +139,8 @@ class Analyzer {
   metrics::Gauge* pending_ = nullptr;
   metrics::Gauge* firing_ = nullptr;
   metrics::Gauge* verdicts_active_ = nullptr;
+  metrics::Counter* trace_requests_ = nullptr;
+  metrics::Counter* trace_results_ = nullptr;
 };
 
 }  // namespace pingmesh::analyze

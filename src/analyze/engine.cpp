@@ -489,6 +489,18 @@ void Engine::evaluate_faults(int64_t now_ms, std::vector<AlertEvent>* events) {
   if (!options_.run_detectors) return;
   Snapshot snap = snapshot(now_ms);
   auto found = localize(snap, options_.localize);
+  for (auto& v : found) {
+    if (v.kind != "fabric_loss" || v.type != ComponentType::kSpineLayer) continue;
+    auto it = spine_traces_.find(v.dc);
+    if (it == spine_traces_.end()) continue;
+    auto narrowed = narrow_to_spine(v, it->second.spines, options_.localize);
+    if (narrowed.empty()) {
+      v.evidence["traceroute"] = it->second.evidence;
+      continue;
+    }
+    v = std::move(narrowed.front());
+    v.evidence["traced"] = it->second.evidence;
+  }
 
   for (auto& [k, rec] : verdicts_) rec.active = false;
   for (const auto& v : found) {

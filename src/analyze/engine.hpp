@@ -14,6 +14,7 @@
 #include "analyze/alerts.hpp"
 #include "analyze/localize.hpp"
 #include "analyze/rules.hpp"
+#include "analyze/trace.hpp"
 #include "analyze/windows.hpp"
 
 namespace pingmesh::analyze {
@@ -91,6 +92,11 @@ class Engine {
   /// Verdicts: the active ones, then ended ones newest first.
   std::vector<VerdictRecord> verdicts(bool active_only, int64_t since_ms) const;
   const Windows& windows() const { return windows_; }
+  /// Traceroute results per DC (TraceCoordinator::traces): a fabric_loss verdict of a DC whose
+  /// traces single out one spine becomes that spine's verdict (narrow_to_spine).
+  void set_spine_traces(std::map<std::string, DcTraces> traces) {
+    spine_traces_ = std::move(traces);
+  }
   const EngineOptions& options() const { return options_; }
 
  private:
@@ -114,6 +120,7 @@ class Engine {
   std::map<std::pair<uint32_t, uint32_t>, std::pair<double, int64_t>> baselines_;
   std::map<std::string, VerdictRecord> verdicts_;  ///< active, by kind|component
   std::deque<VerdictRecord> verdict_history_;      ///< ended, oldest first
+  std::map<std::string, DcTraces> spine_traces_;   ///< by DC
 };
 
 }  // namespace pingmesh::analyze

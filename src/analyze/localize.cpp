@@ -603,13 +603,60 @@ std::vector<Verdict> find_inter_dc(const Snapshot& s, const LocalizeOptions& o,
   return out;
 }
 
+namespace {
+
+/// How far spine `c`'s loss stands out of the pooled loss of the other spines in `set` (a
+/// two-proportion z score), or 0 when it does not: it must be significantly above the loss
+/// threshold, at least twice the others' rate, and the others must have enough probes.
+double stands_out(const SpineTrace& c, const std::vector<const SpineTrace*>& set,
+                  const LocalizeOptions& o) {
+  uint64_t n = 0, k = 0;
+  for (const auto* t : set) {
+    if (t == &c) continue;
+    n += t->probes;
+    k += t->lost;
+  }
+  if (n < o.significance.min_samples) return 0;
+  if (!significantly_above(c.lost, c.probes, o.loss, o.significance)) return 0;
+  double pc = static_cast<double>(c.lost) / static_cast<double>(c.probes);
+  double pr = static_cast<double>(k) / static_cast<double>(n);
+  if (pc < 2 * pr) return 0;
+  double p = static_cast<double>(c.lost + k) / static_cast<double>(c.probes + n);
+  double se =
+      std::sqrt(p * (1 - p) * (1.0 / static_cast<double>(c.probes) + 1.0 / static_cast<double>(n)));
+  double z = se > 0 ? (pc - pr) / se : 0;
+  return z >= o.significance.z ? z : 0;
+}
+
+}  // namespace
+
 std::vector<Verdict> narrow_to_spine(const Verdict& fabric, const std::vector<SpineTrace>& traces,
                                      const LocalizeOptions& o) {
-  std::vector<const SpineTrace*> bad;
-  for (const auto& t : traces) {
-    if (significantly_above(t.lost, t.probes, o.loss, o.significance)) bad.push_back(&t);
+  // A traced port's loss is its forward path's (through the spine the trace saw) plus its
+  // return path's, which ECMP hashes independently onto any spine: a lossy spine raises every
+  // spine's rate a little (1/S of its loss) and its own by its whole loss. So the lossy spine is
+  // the one that stands out of the others, not the one above the threshold.
+  std::vector<const SpineTrace*> all;
+  for (const auto& t : traces) all.push_back(&t);
+  const SpineTrace* best = nullptr;
+  double best_z = 0;
+  for (const auto* t : all) {
+    double z = stands_out(*t, all, o);
+    if (z > best_z) {
+      best_z = z;
+      best = t;
+    }
   }
-  if (bad.size() != 1) return {};
+  if (best == nullptr) return {};
+  // A second spine standing out of the rest: more than one spine, the layer.
+  std::vector<const SpineTrace*> rest;
+  for (const auto* t : all) {
+    if (t != best) rest.push_back(t);
+  }
+  for (const auto* t : rest) {
+    if (stands_out(*t, rest, o) > 0) return {};
+  }
+  std::vector<const SpineTrace*> bad{best};
   Verdict v = fabric;
   v.type = ComponentType::kSpine;
   v.component = fmt::format("spine:{}/{}", fabric.dc, bad[0]->spine);

@@ -123,6 +123,12 @@ void add_agent_command(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   sub->add_option("--pull-interval-ms", c.pull_interval_ms, "Pinglist pull period")
       ->capture_default_str();
+  sub->add_option("--trace-interval-ms", c.trace_interval_ms,
+                  "Poll the server for traceroute requests this often (0 = tracer off)")
+      ->capture_default_str();
+  sub->add_option("--trace-max-rate", c.trace_max_rate,
+                  "Traceroute probes per second (TCP connects from fixed source ports)")
+      ->capture_default_str();
   sub->add_option("--max-failed-pulls", c.max_failed_pulls,
                   "Consecutive failed pulls after which probing stops (responders go on)")
       ->capture_default_str();

@@ -181,6 +181,9 @@ int run_server(controller::ServerConfig cfg, const collector::RemoteWriteOptions
   analyzer_options.authorize_write = [&auth](const http::Request& r) {
     return auth.check(r, controller::Access::kAdmin);
   };
+  analyzer_options.authorize_agent = [&auth](const http::Request& r) {
+    return auth.check(r, controller::Access::kAgent);
+  };
   analyze::Analyzer analyzer(analyzer_options, &registry,
                              [&topology] { return topology.snapshot(); });
 #endif

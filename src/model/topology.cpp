@@ -47,6 +47,25 @@ std::optional<Level> parse_level(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(DeviceLayer l) {
+  switch (l) {
+    case DeviceLayer::kTor:
+      return "tor";
+    case DeviceLayer::kSpine:
+      return "spine";
+    case DeviceLayer::kBorder:
+      return "border";
+  }
+  return "unknown";
+}
+
+std::optional<DeviceLayer> parse_device_layer(std::string_view s) {
+  if (s == "tor") return DeviceLayer::kTor;
+  if (s == "spine") return DeviceLayer::kSpine;
+  if (s == "border") return DeviceLayer::kBorder;
+  return std::nullopt;
+}
+
 std::optional<DcMode> parse_dc_mode(std::string_view s) {
   if (s == "switch") return DcMode::kSwitch;
   if (s == "rack") return DcMode::kRack;

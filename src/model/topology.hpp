@@ -48,6 +48,20 @@ struct ProbeSpec {
   bool operator==(const ProbeSpec&) const = default;
 };
 
+/// Layer of a fabric device (a switch or router between the servers).
+enum class DeviceLayer : uint8_t { kTor = 1, kSpine = 2, kBorder = 3 };
+std::string_view to_string(DeviceLayer l);  ///< "tor", "spine", "border"
+std::optional<DeviceLayer> parse_device_layer(std::string_view s);
+
+/// A fabric device of a DC and the addresses it may answer from (e.g. the source of an ICMP
+/// time-exceeded), so a traceroute hop maps to a device. Used to narrow fabric loss to one spine.
+struct Device {
+  std::string name;  ///< unique within the DC; [A-Za-z0-9._-], 1..64 chars
+  DeviceLayer layer = DeviceLayer::kSpine;
+  std::vector<net::IpAddress> addresses;  ///< at least one; unique within the DC
+  bool operator==(const Device&) const = default;
+};
+
 /// A datacenter and its probing parameters.
 struct Datacenter {
   std::string name;  ///< unique; [A-Za-z0-9._-], 1..64 chars
@@ -64,6 +78,7 @@ struct Datacenter {
   bool ipv6 = true;               ///< probe IPv6 addresses
   bool stopped = false;           ///< kill switch of this DC
   std::string description;
+  std::vector<Device> devices;  ///< fabric devices (traceroute hop -> spine); may be empty
   bool operator==(const Datacenter&) const = default;
 };
 

@@ -247,6 +247,64 @@ json to_json(const ProbeSpec& v) {
   return j;
 }
 
+namespace {
+
+json devices_to_json(const std::vector<Device>& devices) {
+  json out = json::array();
+  for (const auto& d : devices) {
+    json addresses = json::array();
+    for (const auto& a : d.addresses) addresses.push_back(a.to_string());
+    out.push_back(
+        {{"name", d.name}, {"layer", to_string(d.layer)}, {"addresses", std::move(addresses)}});
+  }
+  return out;
+}
+
+std::vector<Device> devices_from_json(const json& j, const std::string& path) {
+  require_array(j, path);
+  std::vector<Device> out;
+  out.reserve(j.size());
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    std::string dpath = at_index(path, i);
+    Fields f(j[i], dpath, {"name", "layer", "addresses"});
+    Device d;
+    f.string("name", &d.name);
+    check_name(d.name, f.path("name"), false);
+    for (const auto& other : out) {
+      if (other.name == d.name) {
+        throw ValidationError(f.path("name"), fmt::format("duplicate device {}", d.name));
+      }
+    }
+    parse_enum<DeviceLayer>(f, "layer", parse_device_layer, "tor, spine, border", &d.layer);
+    const json* addrs = f.get("addresses");
+    std::string apath = f.path("addresses");
+    if (addrs == nullptr) throw ValidationError(apath, "needs at least one address");
+    require_array(*addrs, apath);
+    for (std::size_t k = 0; k < addrs->size(); ++k) {
+      const json& a = (*addrs)[k];
+      std::string ipath = at_index(apath, k);
+      if (!a.is_string()) throw ValidationError(ipath, "must be a string, got " + shown(a));
+      auto addr = net::IpAddress::parse(a.get_ref<const std::string&>());
+      if (!addr) {
+        throw ValidationError(ipath, fmt::format("'{}' is not an IPv4 or IPv6 address",
+                                                 a.get_ref<const std::string&>()));
+      }
+      auto taken = [&](const Device& x) {
+        return std::find(x.addresses.begin(), x.addresses.end(), *addr) != x.addresses.end();
+      };
+      if (taken(d) || std::any_of(out.begin(), out.end(), taken)) {
+        throw ValidationError(ipath, fmt::format("duplicate address {}", addr->to_string()));
+      }
+      d.addresses.push_back(*addr);
+    }
+    if (d.addresses.empty()) throw ValidationError(apath, "needs at least one address");
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace
+
 json to_json(const Datacenter& v) {
   return json{{"name", v.name},
               {"mode", to_string(v.mode)},
@@ -261,7 +319,8 @@ json to_json(const Datacenter& v) {
               {"ipv4", v.ipv4},
               {"ipv6", v.ipv6},
               {"stopped", v.stopped},
-              {"description", v.description}};
+              {"description", v.description},
+              {"devices", devices_to_json(v.devices)}};
 }
 
 json to_json(const Rack& v) {
@@ -315,10 +374,10 @@ json to_json(const Topology& v) {
 
 Datacenter dc_from_json(const json& j, const ValidationLimits& limits, const Datacenter* base,
                         const std::string& path) {
-  Fields f(
-      j, path,
-      {"name", "mode", "probes", "interval_ms", "payload_bytes", "dscp", "rack_ratio",
-       "server_ratio", "inter_dc_servers", "max_peers", "ipv4", "ipv6", "stopped", "description"});
+  Fields f(j, path,
+           {"name", "mode", "probes", "interval_ms", "payload_bytes", "dscp", "rack_ratio",
+            "server_ratio", "inter_dc_servers", "max_peers", "ipv4", "ipv6", "stopped",
+            "description", "devices"});
   Datacenter dc = base ? *base : Datacenter{};
   f.string("name", &dc.name);
   check_name(dc.name, f.path("name"), false);
@@ -340,6 +399,7 @@ Datacenter dc_from_json(const json& j, const ValidationLimits& limits, const Dat
   }
   f.boolean("stopped", &dc.stopped);
   f.string("description", &dc.description);
+  if (const json* d = f.get("devices")) dc.devices = devices_from_json(*d, f.path("devices"));
   return dc;
 }
 

@@ -79,7 +79,46 @@ TEST(TopologyJsonTest, DatacenterShape) {
               {"protocol":"http","port":8080,"dscp":10}],
     "interval_ms":20000,"payload_bytes":1200,"dscp":8,"rack_ratio":0.5,"server_ratio":0.25,
     "inter_dc_servers":8,"max_peers":500,"ipv4":true,"ipv6":false,"stopped":true,
-    "description":"west \"region\""})"));
+    "description":"west \"region\"","devices":[]})"));
+}
+
+TEST(TopologyJsonTest, DatacenterDevicesRoundTripAndRejections) {
+  Datacenter dc = full_dc();
+  dc.devices = {{"d1s1", DeviceLayer::kSpine, {ip("100.65.1.1"), ip("fd01:1:1:1::2")}},
+                {"d1r1t", DeviceLayer::kTor, {ip("100.65.1.0")}}};
+  json j = to_json(dc);
+  EXPECT_EQ(j["devices"], json::parse(R"([
+      {"name":"d1s1","layer":"spine","addresses":["100.65.1.1","fd01:1:1:1::2"]},
+      {"name":"d1r1t","layer":"tor","addresses":["100.65.1.0"]}])"));
+  EXPECT_EQ(dc_from_json(j, kLimits), dc);
+  // The layer defaults to spine.
+  auto d = dc_from_json(
+      json::parse(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.1"]}]})"), kLimits);
+  ASSERT_EQ(d.devices.size(), 1u);
+  EXPECT_EQ(d.devices[0].layer, DeviceLayer::kSpine);
+
+  auto field_of = [](const char* text) {
+    return error_of([&] { dc_from_json(json::parse(text), kLimits); }).field();
+  };
+  EXPECT_EQ(field_of(R"({"name":"d","devices":{}})"), "devices");
+  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s"}]})"), "devices[0].addresses");
+  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","addresses":[]}]})"),
+            "devices[0].addresses");
+  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.300"]}]})"),
+            "devices[0].addresses[0]");
+  EXPECT_EQ(
+      field_of(R"({"name":"d","devices":[{"name":"s","layer":"leaf","addresses":["10.0.0.1"]}]})"),
+      "devices[0].layer");
+  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"a b","addresses":["10.0.0.1"]}]})"),
+            "devices[0].name");
+  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.1"],"x":1}]})"),
+            "devices[0].x");
+  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.1"]},
+                                                {"name":"s","addresses":["10.0.0.2"]}]})"),
+            "devices[1].name");
+  EXPECT_EQ(field_of(R"({"name":"d","devices":[{"name":"s","addresses":["10.0.0.1"]},
+                                                {"name":"t","addresses":["10.0.0.1"]}]})"),
+            "devices[1].addresses[0]");
 }
 
 TEST(TopologyJsonTest, RackServerRuleSettingsShapes) {
