@@ -56,7 +56,7 @@ function addDc(name, nRacks, perRack, extra = {}) {
   dcs.set(name, {
     name, mode: "rack", probes: [{ protocol: "tcp", port: 9001 }], interval_ms: 10000, payload_bytes: 0,
     dscp: 0, rack_ratio: 1, server_ratio: 1, inter_dc_servers: 4, max_peers: 0, ipv4: true, ipv6: true,
-    stopped: false, description: "", ...extra,
+    stopped: false, description: "", devices: [], ...extra,
   });
   const dcIndex = dcs.size;
   for (let r = 1; r <= nRacks; r++) {
@@ -414,7 +414,7 @@ async function handleApi(req, res, url) {
       if (b === undefined) {
         if (m === "GET") return send(res, 200, page([...dcs.values()], q));
         if (m === "POST") {
-          const dc = { ...dcs.values().next().value, stopped: false, description: "", ...body };
+          const dc = { ...dcs.values().next().value, stopped: false, description: "", devices: [], ...body };
           validateDc(dc);
           if (dcs.has(dc.name)) throw new ApiErr(409, `DC '${dc.name}' exists`, "name");
           dcs.set(dc.name, dc);
