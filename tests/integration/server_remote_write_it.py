@@ -23,12 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from mesh import (Failure, Mesh, _pdeathsig, check, free_port, get_json, http,  # noqa: E402
                   install_signal_handlers, log, topology, wait_until)
+from remote_write_it import metric_value, promql, with_matchers  # noqa: E402
 
 WINDOW_S = 60
 GRACE_S = 3
@@ -52,26 +52,6 @@ class RemoteWriteMesh(Mesh):
         if args and args[0] == "server":
             args = args + self.server_extra
         return super()._spawn(args, logname, prefix)
-
-
-def metric_value(text, name):
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
-
-
-def promql(base, query, at):
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query, "time": str(at)})
-    r = get_json(url)
-    check(r.get("status") == "success", f"{url}: {r}")
-    return r["data"]["result"]
-
-
-def with_matchers(selector, matchers):
-    if "{" in selector:
-        return selector[:-1] + "," + matchers + "}"
-    return selector + "{" + matchers + "}"
 
 
 def cells(m):
