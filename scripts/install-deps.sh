@@ -12,7 +12,7 @@ BUILD_PKGS=(
 )
 # Tools used by tests and the lab ('lab': build + these, for scripts/demo.sh): network namespaces, nftables, packet capture, HTTP load.
 TEST_PKGS=(
-  curl python3 iproute2 iputils-ping ethtool nftables iptables procps psmisc tcpdump
+  curl openssl python3 iproute2 iputils-ping ethtool nftables iptables procps psmisc tcpdump
   libnetfilter-queue-dev libmnl-dev
 )
 # Real peers and servers the tests and benchmarks start.
