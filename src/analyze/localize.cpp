@@ -508,7 +508,14 @@ std::vector<Verdict> find_rack_and_fabric(const Snapshot& s, const LocalizeOptio
         de += events(p->counts);
         dn += trials(p->counts);
       }
+      // Only a spine/aggregation fault leaves the diagonal clean: within a rack, traffic turns
+      // at the ToR. "Clean" must be shown, not assumed from few samples: the diagonal's rate must
+      // be significantly (one-sided 95 %) below the rate between racks. A whole-host hiccup (CPU
+      // starvation, a busy hypervisor) shows on both and is neither: no verdict until the data
+      // tells them apart.
       bool diagonal_bad = significantly_above(de, dn, threshold, o.significance);
+      bool diagonal_clean = !diagonal_bad && wilson_upper(de, dn, o.contrast_z) < rate(e, n);
+      if (!diagonal_bad && !diagonal_clean) continue;
       Verdict v = diagonal_bad
                       ? dc_verdict(s, d, loss ? "dc_loss" : "dc_latency", ComponentType::kDc)
                       : dc_verdict(s, d, loss ? "fabric_loss" : "fabric_latency",
