@@ -104,6 +104,10 @@ void Collector::register_routes(http::Router& router) {
   router.add("GET", "/api/v1/sla", [this](const http::Request& r) { return handle_sla(r); });
 }
 
+/// Servers of a whole-DC server matrix (level=server without src_rack): 2,000² cells are ~40 MB
+/// of JSON, about what a browser still draws.
+constexpr std::size_t kMaxDcServerMatrix = 2000;
+
 http::Response Collector::handle_matrix(const http::Request& req) {
   Params p;
   if (auto err = parse_params(req, now_us() / 1'000'000, 600, Metric::kP99, &p)) return *err;
@@ -112,6 +116,7 @@ http::Response Collector::handle_matrix(const http::Request& req) {
   std::vector<std::string> row_names, col_names;
   Level agg_level;
   uint32_t scope = 0;
+  std::vector<uint32_t> scopes;  // when more than `scope`
   std::optional<int> dscp;
   nlohmann::json extra = nlohmann::json::object();
   auto find_dc = [&](std::string* name, uint32_t* id) -> std::optional<Response> {
@@ -138,14 +143,35 @@ http::Response Collector::handle_matrix(const http::Request& req) {
     for (uint32_t id : rows) row_names.push_back(names_.rack_name(id));
     col_names = row_names;
     extra["dc"] = dc;
+  } else if (level == "server" && req.query_param("src_rack").value_or("").empty()) {
+    // Every server of a DC against every other, grouped by rack (the paper's whole-DC view).
+    std::string dc;
+    uint32_t dc_id = 0;
+    if (auto err = find_dc(&dc, &dc_id)) return *err;
+    if (req.query_param("dst_rack")) {
+      return Response::error(400, "'dst_rack' needs 'src_rack'", "src_rack");
+    }
+    agg_level = Level::kPair;
+    scopes = names_.racks_of(dc_id);  // pair stats are kept per source rack
+    for (uint32_t rack : scopes) {
+      for (uint32_t id : names_.servers_of(rack)) rows.push_back(id);
+    }
+    if (rows.size() > kMaxDcServerMatrix) {
+      return Response::error(400,
+                             "dc '" + dc + "' has " + std::to_string(rows.size()) +
+                                 " servers; at most " + std::to_string(kMaxDcServerMatrix) +
+                                 " at level=server without 'src_rack': pick a rack pair",
+                             "src_rack");
+    }
+    cols = rows;
+    for (uint32_t id : rows) row_names.push_back(names_.server_name(id));
+    col_names = row_names;
+    extra["dc"] = dc;
   } else if (level == "server") {
     std::string dc;
     uint32_t dc_id = 0;
     if (auto err = find_dc(&dc, &dc_id)) return *err;
     auto src_rack = req.query_param("src_rack");
-    if (!src_rack || src_rack->empty()) {
-      return Response::error(400, "'src_rack' is required at level=server", "src_rack");
-    }
     std::string dst_rack = req.query_param("dst_rack").value_or(*src_rack);
     auto src_id = names_.find_rack(dc_id, *src_rack);
     if (!src_id) return Response::error(404, "no data for rack '" + *src_rack + "'", "src_rack");
@@ -181,7 +207,8 @@ http::Response Collector::handle_matrix(const http::Request& req) {
   index(cols, &col_pos);
   std::vector<Stats> grid(rows.size() * cols.size());
   auto proto = static_cast<uint8_t>(p.protocol);
-  collect(agg_level, {scope}, p.range.from, p.range.to, 86400, needs_sketch(p.metric),
+  if (scopes.empty()) scopes = {scope};
+  collect(agg_level, scopes, p.range.from, p.range.to, 86400, needs_sketch(p.metric),
           [&](const Key& k, int64_t) -> Stats* {
             if (k.protocol != proto || (dscp && k.dscp != *dscp)) return nullptr;
             uint32_t r = k.a < row_pos.size() ? row_pos[k.a] : kAbsent;

@@ -187,6 +187,21 @@ TEST_F(CollectorTest, IngestsSnappyBatchesAndAnswersMatrices) {
   m = get("/api/v1/matrix?" + q("level=server&dc=dc1&src_rack=r1&metric=max"));
   EXPECT_EQ(m["cells"][0][0]["missing"], true);
   EXPECT_EQ(m["cells"][0][1]["value"], 200);
+  // Every server of dc1 against every other, grouped by rack (r1's servers, then r2's); c1
+  // (dc2) is not in it although a1 probed it.
+  m = get("/api/v1/matrix?" + q("level=server&dc=dc1&metric=probes"));
+  EXPECT_EQ(m["rows"], json({"a1", "a2", "b1"}));
+  EXPECT_EQ(m["cols"], m["rows"]);
+  EXPECT_FALSE(m.contains("src_rack"));
+  EXPECT_EQ(m["cells"][0][1]["value"], 10);   // a1 -> a2
+  EXPECT_EQ(m["cells"][0][2]["value"], 100);  // a1 -> b1
+  EXPECT_EQ(m["cells"][1][0]["value"], 10);   // a2 -> a1
+  EXPECT_EQ(m["cells"][1][2]["value"], 100);  // a2 -> b1
+  EXPECT_EQ(m["cells"][2][0]["value"], 20);   // b1 -> a1
+  EXPECT_EQ(m["cells"][2][1]["missing"], true);
+  EXPECT_EQ(m["cells"][2][2]["missing"], true);
+  json e = get("/api/v1/matrix?" + q("level=server&dc=dc1&dst_rack=r2"), 400);
+  EXPECT_EQ(e["field"], "src_rack");
 }
 
 TEST_F(CollectorTest, SeriesTopAndSla) {

@@ -1,7 +1,7 @@
 /**
  * URL state: every view is a hash route, so it can be shared and reloaded.
  *
- *   #/dc?metric=p99&protocol=all&range=1h            level 1: DC × DC
+ *   #/dc?metric=p99&protocol=tcp&range=1h            level 1: DC × DC
  *   #/dc/dc1?…                                         level 2: rack × rack inside dc1
  *   #/dc/dc1/rack/r1/r2?…                              level 3: servers of r1 × servers of r2
  *   #/dc/dc1/servers?sort=rack&…                       every server of dc1, grouped by rack
@@ -14,8 +14,9 @@
 
 import type { Metric } from "./scale";
 
-export type Protocol = "all" | "tcp" | "udp" | "icmp" | "http";
-export const PROTOCOLS: readonly Protocol[] = ["all", "tcp", "udp", "icmp", "http"];
+/** One protocol at a time: the collector keeps them apart (an ICMP and a TCP percentile do not mix). */
+export type Protocol = "tcp" | "udp" | "icmp" | "http";
+export const PROTOCOLS: readonly Protocol[] = ["tcp", "udp", "icmp", "http"];
 
 export type Range = "live" | "1h" | "24h" | "7d" | "custom";
 export const RANGES: readonly Range[] = ["live", "1h", "24h", "7d", "custom"];
@@ -59,7 +60,7 @@ export interface Route {
 
 export const DEFAULT_QUERY: Query = {
   metric: "p99",
-  protocol: "all",
+  protocol: "tcp",
   range: "1h",
   from: 0,
   to: 0,

@@ -144,6 +144,7 @@ export async function captureAll(get) {
     "matrix_server",
     `/api/v1/matrix?level=server&dc=${enc(dc)}&src_rack=${enc(racks[0]?.name ?? "")}&dst_rack=${enc(racks[1]?.name ?? "")}&metric=p50&protocol=tcp&${range}`,
   );
+  await take("matrix_dc_servers", `/api/v1/matrix?level=server&dc=${enc(dc)}&metric=p99&protocol=icmp&${range}`);
   const series = `metric=p99&protocol=tcp&${range}&step=60`;
   await take("series_pair", `/api/v1/series?scope=pair&src=${enc(a?.name ?? "")}&dst=${enc(b?.name ?? "")}&dc=${enc(dc)}&${series}`);
   await take("series_rack_pair", `/api/v1/series?scope=rack_pair&src=${enc(racks[0]?.name ?? "")}&dst=${enc(racks[1]?.name ?? "")}&dc=${enc(dc)}&${series}`);

@@ -161,7 +161,16 @@ function matrix(q) {
       cell = (a, b) => measure(metric, dc, dc, a, b, `${a}|${b}`, protocol);
     } else {
       const srcRack = q.get("src_rack") ?? "";
-      if (srcRack === "") throw new ApiErr(400, "'src_rack' is required at level=server", "src_rack");
+      if (srcRack === "") {
+        // The whole DC, grouped by rack, as the collector answers it (at most 2,000 servers).
+        if (q.has("dst_rack")) throw new ApiErr(400, "'dst_rack' needs 'src_rack'", "src_rack");
+        rows = racksOf(dc).map((r) => r.name).sort(natural).flatMap((r) => serversOf(dc, r).map((s) => s.name).sort(natural));
+        if (rows.length > 2000) throw new ApiErr(400, `dc '${dc}' has ${rows.length} servers; at most 2000 at level=server without 'src_rack': pick a rack pair`, "src_rack");
+        cols = rows;
+        const rackOf = (n) => servers.get(n)?.rack ?? "";
+        cell = (a, b) => (a === b ? { value: null, samples: 0, missing: true } : measure(metric, dc, dc, rackOf(a), rackOf(b), `${a}|${b}`, protocol));
+        return matrixBody(metric, head, rows, cols, cell);
+      }
       const dstRack = q.get("dst_rack") ?? srcRack;
       if (!racks.has(`${dc}/${srcRack}`)) throw new ApiErr(404, `no data for rack '${srcRack}'`, "src_rack");
       if (!racks.has(`${dc}/${dstRack}`)) throw new ApiErr(404, `no data for rack '${dstRack}'`, "dst_rack");
@@ -174,7 +183,11 @@ function matrix(q) {
   } else {
     throw new ApiErr(400, "'level' must be dc, rack or server", "level");
   }
-  const key = [metric, JSON.stringify(head), state.stopped, JSON.stringify([...dcs.values()].map((d) => d.stopped))].join("|");
+  return matrixBody(metric, head, rows, cols, cell);
+}
+
+function matrixBody(metric, head, rows, cols, cell) {
+  const key = [metric, JSON.stringify(head), rows.length, state.stopped, JSON.stringify([...dcs.values()].map((d) => d.stopped))].join("|");
   let body = matrixCache.get(key);
   if (body === undefined) {
     const cells = rows.map((a) => cols.map((b) => cell(a, b)));

@@ -58,7 +58,7 @@ export function historyView(ctx: Ctx): () => void {
         dst: v.scope === "server" ? undefined : v.dst,
         dc: v.dc === "" ? undefined : v.dc,
         metric,
-        protocol: q.protocol === "all" ? undefined : q.protocol,
+        protocol: q.protocol,
         from,
         to,
         step,

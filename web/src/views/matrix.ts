@@ -156,7 +156,7 @@ export function matrixView(ctx: Ctx): () => void {
   let alive = true;
   const load = async () => {
     const { from, to } = windowOf(q, Math.floor(Date.now() / 1000));
-    const protocol = q.protocol === "all" ? undefined : q.protocol;
+    const protocol = q.protocol;
     try {
       const needServers = view.kind === "servers" || view.kind === "dcServers";
       const [m, list] = await Promise.all([
@@ -198,7 +198,7 @@ function matrixFailure(e: unknown, view: MatrixViewKind): HTMLElement {
   if (e.notAvailable) return notice("na", "The matrix query API (/api/v1/matrix) is not available on this server.");
   if (e.status === 404) return notice("info", `No data yet: ${e.message}.`);
   if (view.kind === "dcServers" && e.field === "src_rack") {
-    return notice("na", "This server's matrix API answers one rack pair at a time: open a rack from the DC's rack view.");
+    return notice("na", `${e.message}. Open a rack pair from the DC's rack view.`);
   }
   return notice("error", `Could not load the matrix: ${e.message}`);
 }

@@ -155,6 +155,32 @@ test("drill down three levels and back", async (page) => {
   assert(page.url().includes("metric=p99") || !page.url().includes("metric="), "query state lost");
 });
 
+test("all servers of a DC, grouped by rack; the protocol selector refetches", async (page) => {
+  const e = encodeURIComponent;
+  await page.goto(`${BASE}/#/dc/${e(DC)}`);
+  await heatmap(page);
+  const t0 = await drawnAt(page);
+  await page.click('[data-testid="link-dc-servers"]');
+  await page.waitForURL((u) => u.hash.startsWith(`#/dc/${e(DC)}/servers`));
+  let g = await heatmap(page, t0);
+  const servers = (await api(`/api/v1/servers?dc=${e(DC)}&limit=10000`)).items;
+  const m = await api(`/api/v1/matrix?level=server&dc=${e(DC)}&metric=p99&protocol=tcp`);
+  assert(g.rows.length === m.rows.length && g.cols.length === m.cols.length, `drawn ${g.rows.length}×${g.cols.length}, API ${m.rows.length}×${m.cols.length}`);
+  assert(m.rows.length > 0 && m.rows.every((n) => servers.some((s) => s.name === n)), `rows not servers of ${DC}: ${m.rows}`);
+  // Racks span both levels: a server of the first rack probes one of another rack.
+  const racks = new Set(servers.filter((s) => m.rows.includes(s.name)).map((s) => s.rack));
+  assert(racks.size >= 2, `whole-DC matrix spans ${racks.size} rack(s)`);
+  assert(m.cells.flat().some((c) => !c.missing), "whole-DC matrix has no data");
+  const t1 = await drawnAt(page);
+  const asked = page.waitForRequest((r) => r.url().includes("/api/v1/matrix") && r.url().includes("protocol=icmp"));
+  await page.selectOption('[data-testid="sel-protocol"]', "icmp");
+  await asked;
+  g = await heatmap(page, t1);
+  assert(page.url().includes("protocol=icmp"), `protocol not in the URL: ${page.url()}`);
+  const opts = await page.locator('[data-testid="sel-protocol"] option').allTextContents();
+  assert(!opts.includes("all"), `protocol "all" offered: ${opts}`);
+});
+
 test("history chart of a server pair", async (page) => {
   await page.goto(`${BASE}/#/dc/${encodeURIComponent(DC)}`);
   let g = await heatmap(page);
@@ -321,6 +347,7 @@ test("every page at 1280×800 and 390 wide (screenshots)", async (page) => {
     ["overview", "#/dc", ".hm[data-drawn]"],
     ["racks", `#/dc/${e(DC)}`, ".hm[data-drawn]"],
     ["servers", `#/dc/${e(DC)}/rack/${e(racks[0])}/${e(racks[1] ?? racks[0])}`, ".hm[data-drawn]"],
+    ["dc-servers", `#/dc/${e(DC)}/servers?sort=rack`, ".hm[data-drawn]"],
     ["history", `#/history?scope=pair&src=${e(servers[0].name)}&dst=${e(servers[1].name)}&dc=${e(DC)}`, '[data-testid="chart-latency"] .uplot'],
     ["alerts", "#/alerts", ".alerts h2"],
     ["agents", "#/agents", '[data-testid="agents-table"]'],

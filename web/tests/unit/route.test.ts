@@ -24,7 +24,7 @@ describe("hash routes", () => {
     for (const h of [
       "#/dc",
       "#/dc?metric=loss&range=live",
-      "#/dc/dc1?metric=p50&protocol=tcp",
+      "#/dc/dc1?metric=p50&protocol=udp",
       "#/dc/dc1/rack/r1/r2?range=24h",
       "#/dc/dc1/servers?sort=rack",
       "#/history?scope=rack_pair&src=r1&dst=r2&dc=dc1",
