@@ -171,6 +171,20 @@ test("all servers of a DC, grouped by rack; the protocol selector refetches", as
   const racks = new Set(servers.filter((s) => m.rows.includes(s.name)).map((s) => s.rack));
   assert(racks.size >= 2, `whole-DC matrix spans ${racks.size} rack(s)`);
   assert(m.cells.flat().some((c) => !c.missing), "whole-DC matrix has no data");
+  // The tooltip of a cell with data: both names, their addresses, the value, samples, window.
+  const ri = m.cells.findIndex((row) => row.some((c) => !c.missing));
+  const ci = m.cells[ri].findIndex((c) => !c.missing);
+  const [src, dst] = [m.rows[ri], m.cols[ci]];
+  const box = await page.locator('[data-testid="heatmap-overlay"]').boundingBox();
+  const r = g.rows.indexOf(src);
+  const c = g.cols.indexOf(dst);
+  await page.mouse.move(box.x + g.left + (c + 0.5) * g.cell, box.y + g.top + (r + 0.5) * g.cell);
+  const tip = await page.locator(".hm-tip:not([hidden])").innerText({ timeout: 5000 });
+  const addr = (n) => servers.find((s) => s.name === n).addresses[0];
+  for (const want of [src, dst, addr(src), addr(dst), "P99", "samples: ", "min)"]) {
+    assert(tip.includes(want), `tooltip of ${src} → ${dst} lacks "${want}": ${tip}`);
+  }
+  assert(!/no data/.test(tip), `tooltip of a cell with data says no data: ${tip}`);
   const t1 = await drawnAt(page);
   const asked = page.waitForRequest((r) => r.url().includes("/api/v1/matrix") && r.url().includes("protocol=icmp"));
   await page.selectOption('[data-testid="sel-protocol"]', "icmp");
