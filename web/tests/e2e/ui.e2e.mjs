@@ -387,6 +387,75 @@ test("every page at 1280×800 and 390 wide (screenshots)", async (page) => {
   assert(wide.length === 0, `pages scroll sideways: ${wide.join(", ")}`);
 }, "fault");
 
+test("configuration forms: create a DC, a rack, a server; stop and resume that DC; delete", async (page) => {
+  const tag = `ui${Date.now() % 100000}`;
+  const [dc, rack, server] = [`${tag}-dc`, `${tag}-r1`, `${tag}-s1`];
+  const e = encodeURIComponent;
+  const saved = async (hash) => {
+    await page.click('[data-testid="save"]');
+    await maybeToken(page);
+    await page.waitForURL((u) => u.hash === hash, { timeout: 10000 });
+  };
+  try {
+    // DC: an interval below the floor is refused next to its field, then accepted.
+    await page.goto(`${BASE}/#/config/dcs`);
+    await page.click('a:has-text("+ new DC")');
+    await page.locator('input[name="name"]').fill(dc);
+    await page.locator('input[name="interval_ms"]').fill("10");
+    await page.locator('input[name="ipv6"]').uncheck();
+    await page.click('[data-testid="save"]');
+    await maybeToken(page);
+    const err = page.locator('[data-field="interval_ms"] .field-error');
+    await err.waitFor({ state: "visible", timeout: 10000 });
+    await page.locator('input[name="interval_ms"]').fill("10000");
+    await saved("#/config/dcs");
+    await page.waitForSelector(`[data-testid="edit-dc-${dc}"]`);
+    const d = await api(`/api/v1/dcs/${e(dc)}`);
+    assert(d.interval_ms === 10000 && d.ipv6 === false && d.mode === "rack", `DC as stored: ${JSON.stringify(d)}`);
+    // A rack, then a server in it.
+    await page.goto(`${BASE}/#/config/racks?dc=${e(dc)}`);
+    await page.click('a:has-text("+ new rack/switch")');
+    await page.locator('input[name="name"]').fill(rack);
+    await saved(`#/config/racks?dc=${e(dc)}`);
+    await page.goto(`${BASE}/#/config/servers?dc=${e(dc)}`);
+    await page.click('a:has-text("+ new server")');
+    await page.locator('input[name="name"]').fill(server);
+    await page.locator('input[name="dc"]').fill(dc);
+    await page.locator('input[name="rack"]').fill(rack);
+    await page.locator('textarea[name="addresses"]').fill("not-an-address");
+    await page.click('[data-testid="save"]');
+    await page.locator('[data-field="addresses"] .field-error').waitFor({ state: "visible", timeout: 10000 });
+    await page.locator('textarea[name="addresses"]').fill("127.0.99.1");
+    await saved(`#/config/servers?dc=${e(dc)}`);
+    const srv = await api(`/api/v1/servers/${e(server)}`);
+    assert(srv.rack === rack && srv.addresses[0] === "127.0.99.1", `server as stored: ${JSON.stringify(srv)}`);
+    // Stop only this DC from its page: its server's pinglist says stopped; the others probe on.
+    await page.goto(`${BASE}/#/config/dcs/${e(dc)}`);
+    await page.click('[data-testid="stop-dc"]');
+    await page.click('[data-testid="confirm-ok"]');
+    await maybeToken(page);
+    await page.waitForSelector(`[data-testid="stop-dc"]:has-text("resume ${dc}")`, { timeout: 10000 });
+    const st = await api("/api/v1/status");
+    assert(st.stopped === false && st.stopped_dcs.includes(dc), `status after a DC stop: ${JSON.stringify(st)}`);
+    const pl = await api(`/api/v1/pinglist/${e(server)}`, { headers: { Accept: "application/json" } });
+    assert(pl.stopped === true, `pinglist of ${server} not stopped: ${JSON.stringify(pl).slice(0, 200)}`);
+    await page.click('[data-testid="stop-dc"]');
+    await page.waitForSelector(`[data-testid="stop-dc"]:has-text("stop probing in ${dc}")`, { timeout: 10000 });
+    assert(!(await api("/api/v1/status")).stopped_dcs.includes(dc), "DC still stopped after resume");
+    await page.screenshot({ path: path.join(ARTIFACTS, "config-forms.png") });
+    // Delete the DC through its form (it takes its racks and servers along).
+    await page.click('button:has-text("Delete")');
+    await page.click('[data-testid="confirm-ok"]');
+    await page.waitForURL((u) => u.hash === "#/config/dcs", { timeout: 10000 });
+    const gone = await fetch(`${BASE}/api/v1/dcs/${e(dc)}`);
+    assert(gone.status === 404, `DC after delete: HTTP ${gone.status}`);
+    const gone2 = await fetch(`${BASE}/api/v1/servers/${e(server)}`);
+    assert(gone2.status === 404, `server after its DC's delete: HTTP ${gone2.status}`);
+  } finally {
+    await fetch(`${BASE}/api/v1/dcs/${e(dc)}`, { method: "DELETE", headers: writeHeaders }).catch(() => {});
+  }
+}, "fault");
+
 test("search a server jumps to its rack", async (page) => {
   const s = (await api(`/api/v1/servers?dc=${encodeURIComponent(DC)}&limit=1`)).items[0];
   assert(s !== undefined, "no server");
