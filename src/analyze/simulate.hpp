@@ -70,6 +70,12 @@ struct SimOptions {
   uint64_t seed = 1;
   int threads = 2;
   bool with_collector = false;  ///< also feed every batch to a collector::Aggregator
+  /// Traceroute rounds (docs/ANALYZER.md, "Narrowing a spine"): while a DC has a fabric_loss
+  /// verdict, the sources of a few cross-rack pairs trace their target from fixed source ports;
+  /// the results reach the engine this long after the verdict (the agents' poll, the trace).
+  bool traces = true;
+  int64_t trace_delay_ms = 10000;
+  TraceOptions trace;
   EngineOptions engine;
 };
 
@@ -79,6 +85,8 @@ struct ScenarioResult {
   std::vector<std::string> expected;           ///< component ids of the faults
   std::map<std::string, int64_t> reported;     ///< fired verdict components -> ms after fault start
   std::map<std::string, std::string> kind_of;  ///< verdict kind of each reported component
+  std::vector<std::string> narrower;           ///< per fault: a finer correct component or ""
+  int trace_rounds = 0;                        ///< traceroute rounds the engine received
   int rule_alerts = 0;                         ///< rule (SLA) alerts that fired
   uint64_t results = 0;                        ///< probe results produced
   uint64_t collector_accepted = 0, collector_rejected = 0;  ///< with_collector only
@@ -98,6 +106,9 @@ struct SimReport {
   double wall_s = 0;
   uint32_t servers = 0;
   std::map<std::string, std::array<uint64_t, 4>> per_kind;  ///< kind -> faults, tp, <=30s, fp-in
+  uint64_t spine_faults = 0, spine_named = 0;  ///< spine drops; of them narrowed to the spine
+  double spine_named_p50_s = 0;                ///< fault start -> the spine's alert
+  int trace_rounds = 0;
   std::vector<std::string> examples;  ///< a few misses and false positives, for the report
 };
 
@@ -112,5 +123,8 @@ SimReport run(const SimOptions& options, const std::function<void(int, int)>& pr
 
 /// The component id a correct verdict names for a fault.
 std::string expected_component(const Fault& f, const FabricSpec& fabric);
+/// A finer component that is also correct (a spine drop: "spine:<dc>/s<k>", once traceroutes
+/// narrow it), or "".
+std::string narrower_component(const Fault& f, const FabricSpec& fabric);
 
 }  // namespace pingmesh::analyze::sim

@@ -100,6 +100,9 @@ void add_simulate_command(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   cmd->add_flag("--with-collector", o.with_collector,
                 "Also feed every batch to the collector's aggregator (slower)");
+  cmd->add_flag("!--no-traces", o.traces,
+                "Do not simulate the analyzer's traceroute rounds (spine drops then stop at "
+                "the spine layer)");
   cmd->add_option("--json", flags->json_path, "Write the report as JSON to this file");
   cmd->add_flag("--quiet", flags->quiet, "No progress on stderr");
   cmd->callback([run, flags] { *run = [flags] { return run_simulate(*flags); }; });
