@@ -393,7 +393,8 @@ class Runner {
       auto it = std::find(net_.dc_names.begin(), net_.dc_names.end(), dc);
       if (it == net_.dc_names.end()) continue;
       auto& rounds = rounds_of_[dc];
-      rounds.push_back(trace_round(faults, static_cast<uint32_t>(it - net_.dc_names.begin()), now_ms));
+      rounds.push_back(
+          trace_round(faults, static_cast<uint32_t>(it - net_.dc_names.begin()), now_ms));
       ++rounds_;
       changed = true;
     }
@@ -743,7 +744,8 @@ SimReport run(const SimOptions& o, const std::function<void(int, int)>& progress
       ++report.faults;
       ++pk[0];
       auto it = res.reported.find(res.expected[f]);
-      auto finer = res.narrower[f].empty() ? res.reported.end() : res.reported.find(res.narrower[f]);
+      auto finer =
+          res.narrower[f].empty() ? res.reported.end() : res.reported.find(res.narrower[f]);
       if (fault.kind == FaultKind::kSpineDrop) {
         ++report.spine_faults;
         if (finer != res.reported.end()) {
@@ -826,10 +828,11 @@ nlohmann::json to_json(const SimReport& r) {
           {"collector_accepted", r.collector_accepted},
           {"collector_rejected", r.collector_rejected},
           {"wall_s", r.wall_s},
-          {"spine_drops", {{"faults", r.spine_faults},
-                           {"spine_named", r.spine_named},
-                           {"spine_named_p50_s", r.spine_named_p50_s},
-                           {"trace_rounds", r.trace_rounds}}},
+          {"spine_drops",
+           {{"faults", r.spine_faults},
+            {"spine_named", r.spine_named},
+            {"spine_named_p50_s", r.spine_named_p50_s},
+            {"trace_rounds", r.trace_rounds}}},
           {"per_kind", per_kind},
           {"examples", r.examples}};
 }
@@ -854,10 +857,10 @@ std::string format_report(const SimReport& r, const SimOptions& o) {
     out += fmt::format("{:<16} {:>7} {:>9} {:>11} {:>18}\n", k, v[0], v[1], v[2], v[3]);
   }
   if (r.spine_faults > 0) {
-    out += o.traces ? fmt::format("spine drops narrowed to the spine by traceroute: {} of {} "
-                                  "(p50 {:.1f} s after the fault started; {} trace rounds)\n",
-                                  r.spine_named, r.spine_faults, r.spine_named_p50_s,
-                                  r.trace_rounds)
+    out += o.traces ? fmt::format(
+                          "spine drops narrowed to the spine by traceroute: {} of {} "
+                          "(p50 {:.1f} s after the fault started; {} trace rounds)\n",
+                          r.spine_named, r.spine_faults, r.spine_named_p50_s, r.trace_rounds)
                     : std::string("spine drops: traceroutes off (--no-traces)\n");
   }
   if (o.with_collector) {

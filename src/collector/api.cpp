@@ -208,15 +208,16 @@ http::Response Collector::handle_matrix(const http::Request& req) {
   std::vector<Stats> grid(rows.size() * cols.size());
   auto proto = static_cast<uint8_t>(p.protocol);
   if (scopes.empty()) scopes = {scope};
-  collect(agg_level, scopes, p.range.from, p.range.to, 86400, needs_sketch(p.metric),
-          [&](const Key& k, int64_t) -> Stats* {
-            if (k.protocol != proto || (dscp && k.dscp != *dscp)) return nullptr;
-            uint32_t r = k.a < row_pos.size() ? row_pos[k.a] : kAbsent;
-            uint32_t c = k.b < col_pos.size() ? col_pos[k.b] : kAbsent;
-            if (r == kAbsent || c == kAbsent) return nullptr;
-            return &grid[static_cast<std::size_t>(r) * cols.size() + c];
-          },
-          /*lockstep=*/needs_sketch(p.metric));
+  collect(
+      agg_level, scopes, p.range.from, p.range.to, 86400, needs_sketch(p.metric),
+      [&](const Key& k, int64_t) -> Stats* {
+        if (k.protocol != proto || (dscp && k.dscp != *dscp)) return nullptr;
+        uint32_t r = k.a < row_pos.size() ? row_pos[k.a] : kAbsent;
+        uint32_t c = k.b < col_pos.size() ? col_pos[k.b] : kAbsent;
+        if (r == kAbsent || c == kAbsent) return nullptr;
+        return &grid[static_cast<std::size_t>(r) * cols.size() + c];
+      },
+      /*lockstep=*/needs_sketch(p.metric));
 
   std::string out;
   out.reserve(128 + grid.size() * 48);
