@@ -3,6 +3,7 @@
 #   lab/lab.sh up TOPOLOGY|DxRxH   build (idempotent); writes lab/run/hosts.json
 #   lab/lab.sh down                remove everything the lab made, also after a crash
 #   lab/lab.sh status | hosts | check | faults [--json]
+#   lab/lab.sh devices DC          a DC's spines and ToRs with their addresses (API `devices` JSON)
 #   lab/lab.sh fault loss|delay|blackhole|down|hostdown|rackdown|freeze ...   ;  lab/lab.sh undo ID|all
 # See docs/LAB.md.
 set -euo pipefail

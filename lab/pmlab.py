@@ -1272,6 +1272,36 @@ def cmd_faults(args):
     return 0
 
 
+def fabric_devices(desc, dc):
+    """A DC's spines and ToRs with every port address (IPv4 and IPv6, no link-local), as the
+    API's DC `devices` (docs/ANALYZER.md, "Narrowing a spine"): a spine answers the agents'
+    traceroute from the port the probe came in on, so every port is registered. `dc` is the
+    DC's number or name."""
+    d = next((x for x in desc["dcs"] if str(dc) in (str(x["dc"]), x["name"])), None)
+    if d is None:
+        raise LabError(f"no DC {dc!r} (a number 1.. or a name: "
+                       f"{', '.join(x['name'] for x in desc['dcs'])})")
+    out = []
+    for r in desc["routers"]:
+        if r["dc"] != d["dc"] or r["role"] not in ("spine", "tor"):
+            continue
+        addrs = []
+        for p in r["ports"].values():
+            for fam in ("ipv4", "ipv6"):
+                a = (p.get(fam) or "").split("/")[0]
+                if a and not a.startswith("fe80") and a not in addrs:
+                    addrs.append(a)
+        out.append({"name": r["name"], "layer": r["role"], "addresses": addrs})
+    return sorted(out, key=lambda x: x["name"])
+
+
+def cmd_devices(args):
+    st = require_lab()
+    nodes, _ = plan(st["topology"])
+    print(json.dumps(fabric_devices(describe(st["topology"], nodes), args.dc)))
+    return 0
+
+
 def cmd_hosts(args):
     st = require_lab()
     nodes, _ = plan(st["topology"])
@@ -1320,6 +1350,10 @@ def main():
                    ).set_defaults(fn=cmd_down)
     sub.add_parser("status", help="what is up, and the faults").set_defaults(fn=cmd_status)
     sub.add_parser("hosts", help="list hosts").set_defaults(fn=cmd_hosts)
+    p = sub.add_parser("devices", help="a DC's spines and ToRs with their addresses, as the "
+                       "API's DC `devices` (JSON)")
+    p.add_argument("dc", help="DC number (1..) or name")
+    p.set_defaults(fn=cmd_devices)
     p = sub.add_parser("check", help="all-pairs reachability over IPv4 and IPv6")
     p.add_argument("--sample", type=int, default=0,
                    help="ping only N destinations (default: all up to 64 hosts, else 32)")

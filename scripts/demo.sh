@@ -12,7 +12,8 @@
 # namespaces (lab/topologies/demo.yaml, L3 Clos, ECMP, 1 ms between the DCs), one real agent
 # runs in every host namespace, the server listens on 10.255.0.1:PORT. dc-west is registered in
 # rack mode by import, dc-east in switch mode by `pingmesh ctl` (racks by CIDR, servers created by
-# the agents' heartbeats). The lock is held while the lab is up.
+# the agents' heartbeats). Both DCs get their fabric devices (spines and ToRs from `lab.sh
+# devices`), so a spine's loss is narrowed to that spine. The lock is held while the lab is up.
 # Loopback mode (fallback, or --loopback): 24 agents on 127.10.x.y, server on 127.0.0.1:PORT.
 #
 #   --loopback         force the loopback mesh        --lab   force the lab (fail if impossible)
@@ -48,7 +49,7 @@ while (($#)); do
     --lab) mode=lab; shift ;;
     --binary) bin="$(realpath "$2")"; shift 2 ;;
     --state-dir) state="$2"; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -158,10 +159,14 @@ if [[ $mode == lab ]]; then
   admin_token=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
   agent_token=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
   echo "$admin_token" >"$state/admin-token"; chmod 600 "$state/admin-token"
+  # Each DC's fabric devices (spines and ToRs, every port address): the analyzer's traceroutes
+  # narrow a spine-layer loss verdict to `spine:<dc>/<spine>` (docs/ANALYZER.md).
+  devices_east=$(nolock "$lab_sh" devices dc-east) && devices_west=$(nolock "$lab_sh" devices dc-west) ||
+    { say "lab.sh devices failed"; exit 1; }
   # dc-west (DC 2): rack mode, registered by import.
   topo="$state/topology.json"
   {
-    echo "{\"settings\":{\"stopped\":false},\"dcs\":[{\"name\":\"dc-west\",\"mode\":\"rack\",\"interval_ms\":$interval_ms,\"inter_dc_servers\":3,\"probes\":$probes}],"
+    echo "{\"settings\":{\"stopped\":false},\"dcs\":[{\"name\":\"dc-west\",\"mode\":\"rack\",\"interval_ms\":$interval_ms,\"inter_dc_servers\":3,\"probes\":$probes,\"devices\":$devices_west}],"
     echo '"racks":[{"dc":"dc-west","name":"d2r1"},{"dc":"dc-west","name":"d2r2"},{"dc":"dc-west","name":"d2r3"}],"servers":['
     first=1
     for r in 1 2 3; do for h in 1 2 3 4; do
@@ -212,6 +217,9 @@ if [[ $mode == lab ]]; then
   "${ctl[@]}" dc add dc-east --mode switch --interval-ms "$interval_ms" --inter-dc-servers 3 \
     --probe tcp:9001 --probe udp:9001 --probe icmp --probe http:9002 >>"$state/logs/ctl.log" 2>&1 ||
     { cat "$state/logs/ctl.log" >&2; exit 1; }
+  curl -sf -X PATCH -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' \
+    --data "{\"devices\":$devices_east}" "$url/api/v1/dcs/dc-east" >>"$state/logs/ctl.log" 2>&1 ||
+    { say "registering dc-east's fabric devices failed"; cat "$state/logs/ctl.log" >&2; exit 1; }
   for r in 1 2 3; do
     "${ctl[@]}" rack add dc-east "d1r$r" --cidr "10.1.$r.0/24" --cidr "fd00:1:$r::/64" \
       >>"$state/logs/ctl.log" 2>&1 || { cat "$state/logs/ctl.log" >&2; exit 1; }
@@ -233,6 +241,8 @@ if [[ $mode == lab ]]; then
                   $bin ctl pinglist d1r1h1
                   $bin ctl stop      # the kill switch; '$bin ctl resume' to restart
                   lab/lab.sh status; lab/lab.sh fault loss rack:d2r3 5; lab/lab.sh undo all
+                  lab/lab.sh fault loss spine:d1s1 5   # a spine-layer alert, narrowed to
+                                                       # spine:dc-east/d1s1 by traceroute
                   (a browser on another machine: ssh -L $port:$host:$port this-machine)"
 else
   for d in 1 2; do for r in 1 2 3; do for s in 1 2 3 4; do

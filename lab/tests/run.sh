@@ -60,6 +60,11 @@ fi
 n_hosts=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["hosts"]))' \
   "$PMLAB_RUN_DIR/hosts.json")
 [[ "$n_hosts" == 8 ]] && pass hosts_json "8 hosts described" || fail hosts_json "$n_hosts hosts"
+# The fabric devices the API takes (spines and ToRs, every non-link-local port address).
+devs=$("$lab" devices 1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(
+  x["name"] + ":" + x["layer"] + ":" + str(len(x["addresses"])) for x in d))' 2>&1) || true
+[[ "$devs" == "d1r1t:tor:5 d1r2t:tor:5 d1s1:spine:6 d1s2:spine:6" ]] &&
+  pass devices "dc1: $devs" || fail devices "dc1: $devs"
 
 # --- reachability ---------------------------------------------------------------------------
 if out=$("$lab" check); then pass reachability "$out"; else fail reachability "$out"; fi

@@ -2,7 +2,8 @@
 """The README's main command, end to end: `scripts/demo.sh --lab` (lab mode forced, so a fallback
 to loopback is a failure) with the given binary, a temp state dir and a free port. Asserts: the
 API on 10.255.0.1 shows all 24 agents alive across both DCs (dc-east in switch mode, dc-west in
-rack mode), DC-matrix probe counts grow (results flowing), every DC cell filled; then Ctrl-C
+rack mode), each DC registered with its fabric devices (2 spines, 3 ToRs, from `lab.sh devices`),
+DC-matrix probe counts grow (results flowing), every DC cell filled; then Ctrl-C
 (SIGINT to the demo) stops it within 30 s and nothing is left: no pm- namespace, no lab state,
 no process started by the demo, the lab lock free. ~40 s. Prints "SKIPPED: <reason>" without
 root or namespace rights, or when a lab is already up (unless CI=true / PMLAB_TEST_TAKEOVER=1,
@@ -99,6 +100,15 @@ def main():
             return get_json(url + "/api/v1/status", timeout=2)
         st = wait_until("the demo's server", up, 660, 1.0)
         log(f"demo up after {time.monotonic() - t0:.0f}s: {st}")
+        for dc, d in (("dc-east", 1), ("dc-west", 2)):
+            # The fabric devices the analyzer's traceroutes map to a spine (from lab.sh devices).
+            devs = wait_until(f"{dc}'s fabric devices", lambda: get_json(
+                f"{url}/api/v1/dcs/{dc}").get("devices") or "none yet", 30, 1.0)
+            spines = sorted(x["name"] for x in devs if x.get("layer") == "spine")
+            tors = sorted(x["name"] for x in devs if x.get("layer") == "tor")
+            check(spines == [f"d{d}s1", f"d{d}s2"] and len(tors) == 3
+                  and all(x["addresses"] for x in devs), f"{dc} devices: {devs}")
+        log("both DCs registered with their 2 spines and 3 ToRs")
 
         def alive():
             st = get_json(url + "/api/v1/status")
