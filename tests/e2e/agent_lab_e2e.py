@@ -42,22 +42,19 @@ down and every process started here is killed by PID at the end.
 usage: agent_lab_e2e.py --binary PATH --lab lab/lab.sh [--workdir DIR] [--keep-lab]
 """
 
-import argparse
 import json
 import math
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Failure, Mesh, check, get_json, http,  # noqa: E402
-                  install_signal_handlers, log, wait_until)
-from lab_e2e import lab_cmd, skip_reason  # noqa: E402
+from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Mesh, check, get_json, http, log,  # noqa: E402
+                  wait_until)
+import labkit  # noqa: E402
+from labkit import lab_cmd  # noqa: E402
 
 LAB_TOPOLOGY = {"dcs": 1, "racks_per_dc": 2, "hosts_per_rack": 2, "spines_per_dc": 2}
 FAULT_RACK = "d1r1"
@@ -397,59 +394,9 @@ def run(m, lab, env, started):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--lab", required=True)
-    ap.add_argument("--workdir")
-    ap.add_argument("--keep-lab", action="store_true")
-    a = ap.parse_args()
-    lab = os.path.abspath(a.lab)
-    reason = skip_reason(lab)
-    if reason:
-        print(f"SKIPPED: {reason}")
-        return 0
-    if not shutil.which("iptables"):
-        print("SKIPPED: iptables not installed (the delay line's NFQUEUE rule)")
-        return 0
-    install_signal_handlers()
-    if a.workdir and os.path.isdir(a.workdir) and os.listdir(a.workdir):
-        print(f"--workdir {a.workdir}: not empty (old result logs and database would be counted)",
-              file=sys.stderr)
-        return 2
-    workdir = a.workdir or tempfile.mkdtemp(prefix="pingmesh-agent-lab-")
-    os.makedirs(workdir, exist_ok=True)
-    env = dict(os.environ, PMLAB_RUN_DIR=workdir)
-    t_start = time.monotonic()
-    started = time.time() - 60
-    m = None
-    ok = False
-    try:
-        topo_file = os.path.join(workdir, "lab-topology.json")
-        with open(topo_file, "w") as f:
-            json.dump(LAB_TOPOLOGY, f)
-        log("--- lab up")
-        log(lab_cmd(lab, env, "up", topo_file).strip().splitlines()[-1])
-        with open(os.path.join(workdir, "hosts.json")) as f:
-            hosts = json.load(f)["hosts"]
-        m = AgentMesh(os.path.abspath(a.binary), workdir, hosts)
-        m.start_server()
-        run(m, lab, env, started)
-        ok = True
-    except (Failure, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
-        log(f"FAILED: {type(e).__name__}: {e}")
-        if m:
-            log("server log tail:\n" + m.tail("server.log", 10))
-    finally:
-        if m:
-            m.close()
-        if not a.keep_lab:
-            r = subprocess.run([lab, "down"], capture_output=True, text=True, timeout=60, env=env)
-            log(f"lab down: exit {r.returncode}")
-        log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f}s "
-            f"(work dir {workdir})")
-        if ok and not a.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
+    return labkit.main(__doc__, LAB_TOPOLOGY, lambda binary, workdir, desc: AgentMesh(
+        binary, workdir, desc["hosts"]), run, "pingmesh-agent-lab-", tools=("iptables",),
+        fresh_workdir=True)
 
 
 if __name__ == "__main__":

@@ -32,20 +32,19 @@ lab is torn down and every process started here is killed by PID at the end.
 usage: lab_e2e.py --binary PATH --lab lab/lab.sh [--workdir DIR] [--keep-lab]
 """
 
-import argparse
 import datetime
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Failure, Mesh, check, get_json, http,  # noqa: E402
-                  install_signal_handlers, log, wait_until)
+                  log, wait_until)
+import labkit  # noqa: E402
+from labkit import fabric_devices, lab_cmd  # noqa: E402
+from labkit import skip_reason  # noqa: E402,F401 (bench/agent/rtt_accuracy.py imports it here)
 
 LAB_TOPOLOGY = {"dcs": 2, "racks_per_dc": 3, "hosts_per_rack": 2, "spines_per_dc": 2,
                 "inter_dc_delay_us": 500}
@@ -68,39 +67,15 @@ SERVER_DOWN_S = 3.0     # the server restart's outage, > 2 pulls and 2 batch int
 STOP_LOG = "agent: probing stopped;"  # the engine's line when it applies a stop (engine.cpp)
 
 
-def skip_reason(lab):
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    for tool in ("ip", "nft"):
-        if not shutil.which(tool):
-            return f"{tool} not installed"
-    if not os.access(lab, os.X_OK):
-        return f"{lab} not executable"
-    r = subprocess.run(["ip", "netns", "add", "pm-e2e-probe"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"cannot create a network namespace: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", "pm-e2e-probe"], capture_output=True)
-    takeover = os.environ.get("CI") == "true" or os.environ.get("PMLAB_TEST_TAKEOVER") == "1"
-    if os.path.exists("/run/pmlab/state.json") and not takeover:
-        return "a lab is already up on this machine (someone's demo?); set PMLAB_TEST_TAKEOVER=1"
-    return None
-
-
-def lab_cmd(lab, env, *args, timeout=120):
-    r = subprocess.run([lab, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    check(r.returncode == 0, f"lab.sh {' '.join(args)}: exit {r.returncode}: {r.stderr[-1500:]}"
-          f"{r.stdout[-500:]}")
-    return (r.stdout + r.stderr).strip() or "(no output)"
-
-
 class LabMesh(Mesh):
-    def __init__(self, binary, workdir, hosts, devices):
+    def __init__(self, binary, workdir, hosts):
         super().__init__(binary, workdir, topo={"dcs": [], "racks": [], "servers": []},
                          listen_host="10.255.0.1", min_interval_ms=1000)
         self.hosts = hosts
-        self.devices = devices  # {dc name: the DC's spines and ToRs (lab.sh devices)}
+        self.devices = {}  # {dc name: the DC's spines and ToRs (lab.sh devices)}
 
-    def register(self):
+    def register(self, devices):
+        self.devices = devices
         dc2 = [h for h in self.hosts if h["dc_name"] == "dc2"]
         dc1 = [h for h in self.hosts if h["dc_name"] == "dc1"]
         topo = {"settings": {"stopped": False, "liveness_timeout_s": 30},
@@ -371,8 +346,9 @@ def names_rack(alert, rack):
 
 
 def run(m, lab, env, started):
+    ph = labkit.Phases()
     log("--- register topology (dc2 rack mode by import, dc1 switch mode by API)")
-    m.register()
+    m.register({f"dc{d}": fabric_devices(lab, env, d) for d in (1, 2)})
     log("--- agents")
     m.start_agents()
 
@@ -386,11 +362,13 @@ def run(m, lab, env, started):
     wait_until("every server alive and in its rack", placed, 30)
     log("every server alive; dc1's servers placed by CIDR")
 
+    ph.end("register, agents alive")
     log("--- healthy: matrices filled, no alert")
     wait_until("matrices filled", lambda: (lambda p: not p or "; ".join(p[:5]))(
         matrix_problems(m, started)), 30, 1.0)
     mx = m.matrix("dc", "icmp", "p50", frm=started)
     log("dc icmp p50 us: " + str([[round(c["value"]) for c in row] for row in mx["cells"]]))
+    ph.end("matrices filled")
     t_healthy = time.monotonic()
     end = t_healthy + HEALTHY_SOAK_S
     failed0 = {n: m.failed_probes(n) for n in sorted(m.agents)}
@@ -412,9 +390,12 @@ def run(m, lab, env, started):
     check(probed > 0, "no probe completed during the soak")
     log(f"no alert pending or firing and no probe failed in {HEALTHY_SOAK_S}s of healthy probing "
         f"({probed:.0f} probes, {looks} looks every {SOAK_CHECK_S}s)")
+    ph.end("healthy soak")
 
     kill_switch(m, dc="dc2")
+    ph.end("kill switch dc2")
     server_restart(m, started)
+    ph.end("server restart")
     ever = get_json(m.url + "/api/v1/alerts")["alerts"]
     check(not ever, f"alerts in the fault-free part: {json.dumps(ever)[:1500]}")
     log(f"no alert ever raised in {time.monotonic() - t_healthy:.0f}s without faults "
@@ -465,6 +446,7 @@ def run(m, lab, env, started):
     wait_until("the alert to resolve", resolved, RESOLVE_WITHIN_S, 2.0)
     log(f"resolved {time.monotonic() - t1:.0f}s after undo")
 
+    ph.end("rack loss -> alert, matrix; undo -> resolved")
     a, b = BLACKHOLE
     ra, rb = (next(h["rack_name"] for h in m.hosts if h["name"] == x) for x in (a, b))
     log(f"--- fault: black hole {a} <-> {b}; ToR black hole: every host of {TOR_BLACKHOLE_RACK}"
@@ -508,6 +490,7 @@ def run(m, lab, env, started):
     late = kill_switch(m, store_since=started)
     check(late > 0, "no probe was in flight at the stop: the in-flight case was not exercised")
     lab_cmd(lab, env, "undo", "all")
+    ph.end("black holes -> ToR verdict, pair; global kill switch")
 
     log(f"--- fault: 5 % loss on spine {LOSSY_SPINE} (every rack pair of dc1 degrades)")
     log(lab_cmd(lab, env, "fault", "loss", f"spine:{LOSSY_SPINE}", "5"))
@@ -539,6 +522,8 @@ def run(m, lab, env, started):
     log(f"narrowed to {sorted(narrowed)}" if narrowed else
         "not narrowed to one spine yet (the layer verdict stands; e2e_lab_trace covers narrowing)")
     lab_cmd(lab, env, "undo", "all")
+    ph.end("spine loss -> spine-layer alert")
+    log("phases: " + ph.summary())
 
 
 def tor_blackhole_plan(m, rack):
@@ -564,52 +549,8 @@ def names_rack_of(m, name):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--lab", required=True)
-    ap.add_argument("--workdir")
-    ap.add_argument("--keep-lab", action="store_true")
-    a = ap.parse_args()
-    lab = os.path.abspath(a.lab)
-    reason = skip_reason(lab)
-    if reason:
-        print(f"SKIPPED: {reason}")
-        return 0
-    install_signal_handlers()
-    workdir = a.workdir or tempfile.mkdtemp(prefix="pingmesh-lab-e2e-")
-    env = dict(os.environ, PMLAB_RUN_DIR=workdir)
-    t_start = time.monotonic()
-    started = time.time() - 60
-    m = None
-    ok = False
-    try:
-        topo_file = os.path.join(workdir, "lab-topology.json")
-        with open(topo_file, "w") as f:
-            json.dump(LAB_TOPOLOGY, f)
-        log("--- lab up")
-        log(lab_cmd(lab, env, "up", topo_file).strip().splitlines()[-1])
-        with open(os.path.join(workdir, "hosts.json")) as f:
-            hosts = json.load(f)["hosts"]
-        devices = {f"dc{d}": json.loads(lab_cmd(lab, env, "devices", str(d))) for d in (1, 2)}
-        m = LabMesh(os.path.abspath(a.binary), workdir, hosts, devices)
-        m.start_server()
-        run(m, lab, env, started)
-        ok = True
-    except (Failure, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
-        log(f"FAILED: {type(e).__name__}: {e}")
-        if m:
-            log("server log tail:\n" + m.tail("server.log"))
-    finally:
-        if m:
-            m.close()
-        if not a.keep_lab:
-            r = subprocess.run([lab, "down"], capture_output=True, text=True, timeout=60, env=env)
-            log(f"lab down: exit {r.returncode}")
-        log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f}s "
-            f"(work dir {workdir})")
-        if ok and not a.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
+    return labkit.main(__doc__, LAB_TOPOLOGY, lambda binary, workdir, desc: LabMesh(
+        binary, workdir, desc["hosts"]), run, "pingmesh-lab-e2e-")
 
 
 if __name__ == "__main__":

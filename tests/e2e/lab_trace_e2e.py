@@ -3,8 +3,8 @@
 (docs/ANALYZER.md "Narrowing a spine"): the namespace lab (lab/lab.sh, 1 DC x 3 racks x 2 hosts,
 2 spines, L3 Clos with ECMP per 5-tuple), the real `pingmesh server` in the root namespace on
 10.255.0.1, one real agent per host namespace (tracer polling every 1 s). The DC is imported in
-rack mode with its fabric devices: every spine and ToR with its port addresses (IPv4 and IPv6)
-from the lab's hosts.json.
+rack mode with its fabric devices: every spine and ToR with its port addresses (IPv4 and IPv6),
+from `lab.sh devices`.
 
 Asserts: healthy -> no trace is requested (GET /api/v1/traces empty) and no alert; the DC's
 devices come back from the API; a device with a bad address is refused naming the
@@ -17,19 +17,17 @@ traced with d1s2's loss above d1s1's, and the agents' logs show the traces; `und
 usage: lab_trace_e2e.py --binary PATH --lab lab/lab.sh [--workdir DIR] [--keep-lab]
 """
 
-import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Failure, Mesh, check, get_json, http,  # noqa: E402
-                  install_signal_handlers, log, wait_until)
+from mesh import (ADMIN_TOKEN, AGENT_TOKEN, Mesh, check, get_json, http, log,  # noqa: E402
+                  wait_until)
+import labkit  # noqa: E402
+from labkit import fabric_devices, lab_cmd  # noqa: E402
 
 LAB_TOPOLOGY = {"dcs": 1, "racks_per_dc": 3, "hosts_per_rack": 2, "spines_per_dc": 2}
 LOSSY, HEALTHY = "d1s2", "d1s1"
@@ -39,50 +37,6 @@ HEALTHY_SOAK_S = 12
 NARROW_WITHIN_S = 150
 
 
-def skip_reason(lab):
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    for tool in ("ip", "nft"):
-        if not shutil.which(tool):
-            return f"{tool} not installed"
-    if not os.access(lab, os.X_OK):
-        return f"{lab} not executable"
-    r = subprocess.run(["ip", "netns", "add", "pm-e2e-probe"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"cannot create a network namespace: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", "pm-e2e-probe"], capture_output=True)
-    takeover = os.environ.get("CI") == "true" or os.environ.get("PMLAB_TEST_TAKEOVER") == "1"
-    if os.path.exists("/run/pmlab/state.json") and not takeover:
-        return "a lab is already up on this machine (someone's demo?); set PMLAB_TEST_TAKEOVER=1"
-    return None
-
-
-def lab_cmd(lab, env, *args, timeout=120):
-    r = subprocess.run([lab, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    check(r.returncode == 0, f"lab.sh {' '.join(args)}: exit {r.returncode}: {r.stderr[-1500:]}"
-          f"{r.stdout[-500:]}")
-    return (r.stdout + r.stderr).strip() or "(no output)"
-
-
-def fabric_devices(desc, dc):
-    """The DC's spines and ToRs with every port address, as the API's `devices`."""
-    layers = {"spine": "spine", "tor": "tor"}
-    out = []
-    for r in desc["routers"]:
-        if r["dc"] != dc or r["role"] not in layers:
-            continue
-        addrs = []
-        for p in r["ports"].values():
-            for fam in ("ipv4", "ipv6"):
-                a = p.get(fam)
-                if a:
-                    a = a.split("/")[0]
-                    if not a.startswith("fe80") and a not in addrs:
-                        addrs.append(a)
-        out.append({"name": r["name"], "layer": layers[r["role"]], "addresses": addrs})
-    return sorted(out, key=lambda d: d["name"])
-
-
 class TraceLab(Mesh):
     def __init__(self, binary, workdir, desc):
         super().__init__(binary, workdir, topo={"dcs": [], "racks": [], "servers": []},
@@ -90,8 +44,7 @@ class TraceLab(Mesh):
         self.desc = desc
         self.hosts = desc["hosts"]
 
-    def register(self):
-        devices = fabric_devices(self.desc, 1)
+    def register(self, devices):
         check(sum(d["layer"] == "spine" for d in devices) == 2, f"lab spines: {devices}")
         topo = {"settings": {"stopped": False, "liveness_timeout_s": 30},
                 "dcs": [{"name": "dc1", "mode": "rack", "probes": PROBES, "interval_ms": 1000,
@@ -130,8 +83,8 @@ def spine_components(items):
         x.get("component", "") for x in items}
 
 
-def run(m, lab, env):
-    m.register()
+def run(m, lab, env, started):
+    m.register(fabric_devices(lab, env, 1))
     m.start_agents()
 
     def alive():
@@ -188,52 +141,7 @@ def run(m, lab, env):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--lab", required=True)
-    ap.add_argument("--workdir")
-    ap.add_argument("--keep-lab", action="store_true")
-    a = ap.parse_args()
-    lab = os.path.abspath(a.lab)
-    reason = skip_reason(lab)
-    if reason:
-        print(f"SKIPPED: {reason}")
-        return 0
-    install_signal_handlers()
-    workdir = a.workdir or tempfile.mkdtemp(prefix="pingmesh-lab-trace-e2e-")
-    env = dict(os.environ, PMLAB_RUN_DIR=workdir)
-    t_start = time.monotonic()
-    m = None
-    ok = False
-    try:
-        topo_file = os.path.join(workdir, "lab-topology.json")
-        with open(topo_file, "w") as f:
-            json.dump(LAB_TOPOLOGY, f)
-        log("--- lab up")
-        log(lab_cmd(lab, env, "up", topo_file).strip().splitlines()[-1])
-        with open(os.path.join(workdir, "hosts.json")) as f:
-            desc = json.load(f)
-        m = TraceLab(os.path.abspath(a.binary), workdir, desc)
-        m.start_server()
-        run(m, lab, env)
-        ok = True
-    except (Failure, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
-        log(f"FAILED: {type(e).__name__}: {e}")
-        if m:
-            log("server log tail:\n" + m.tail("server.log"))
-            if m.hosts:
-                log("first agent log tail:\n" + m.tail(f"agent-{m.hosts[0]['name']}.log"))
-    finally:
-        if m:
-            m.close()
-        if not a.keep_lab:
-            r = subprocess.run([lab, "down"], capture_output=True, text=True, timeout=60, env=env)
-            log(f"lab down: exit {r.returncode}")
-        log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f}s "
-            f"(work dir {workdir})")
-        if ok and not a.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
+    return labkit.main(__doc__, LAB_TOPOLOGY, TraceLab, run, "pingmesh-lab-trace-e2e-")
 
 
 if __name__ == "__main__":
