@@ -161,8 +161,8 @@ if [[ $mode == lab ]]; then
   echo "$admin_token" >"$state/admin-token"; chmod 600 "$state/admin-token"
   # Each DC's fabric devices (spines and ToRs, every port address): the analyzer's traceroutes
   # narrow a spine-layer loss verdict to `spine:<dc>/<spine>` (docs/ANALYZER.md).
-  devices_east=$(nolock "$lab_sh" devices dc-east) && devices_west=$(nolock "$lab_sh" devices dc-west) ||
-    { say "lab.sh devices failed"; exit 1; }
+  devices_east=$(nolock "$lab_sh" devices dc-east) || { say "lab.sh devices dc-east failed"; exit 1; }
+  devices_west=$(nolock "$lab_sh" devices dc-west) || { say "lab.sh devices dc-west failed"; exit 1; }
   # dc-west (DC 2): rack mode, registered by import.
   topo="$state/topology.json"
   {

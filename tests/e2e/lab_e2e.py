@@ -372,7 +372,7 @@ def run(m, lab, env, started):
     t_healthy = time.monotonic()
     end = t_healthy + HEALTHY_SOAK_S
     failed0 = {n: m.failed_probes(n) for n in sorted(m.agents)}
-    ok0 = sum(m.agent_metrics(n).get("pingmesh_agent_probes_total", 0) for n in m.agents)
+    done0 = sum(m.agent_metrics(n).get("pingmesh_agent_probes_total", 0) for n in m.agents)
     looks = 0
     while time.monotonic() < end:
         alerts = m.active_alerts()  # pending or firing
@@ -386,7 +386,7 @@ def run(m, lab, env, started):
                   f"{time.monotonic() - t_healthy:.0f}s (protocol/outcome: count): {new}")
         looks += 1
         time.sleep(max(0.0, min(SOAK_CHECK_S, end - time.monotonic())))
-    probed = sum(m.agent_metrics(n).get("pingmesh_agent_probes_total", 0) for n in m.agents) - ok0
+    probed = sum(m.agent_metrics(n).get("pingmesh_agent_probes_total", 0) for n in m.agents) - done0
     check(probed > 0, "no probe completed during the soak")
     log(f"no alert pending or firing and no probe failed in {HEALTHY_SOAK_S}s of healthy probing "
         f"({probed:.0f} probes, {looks} looks every {SOAK_CHECK_S}s)")
