@@ -49,6 +49,13 @@ def skip_reason():
     return None
 
 
+def default_sigint():
+    """In the demo's process: SIGINT back to its default. A job started in the background by a
+    non-interactive shell inherits SIGINT ignored, and bash cannot trap a signal ignored at its
+    start, so the demo would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def leftovers(state):
     out = []
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -92,7 +99,8 @@ def main():
     demo = subprocess.Popen([a.demo, "--lab", "--lock-wait", "600", "--binary",
                              os.path.abspath(a.binary), "--state-dir", state, "--port", str(port),
                              "--interval-ms", "1000", "--run-for", "240"],
-                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            preexec_fn=default_sigint)
     ok = False
     try:
         def up():
