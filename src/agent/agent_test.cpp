@@ -434,6 +434,38 @@ TEST(AgentLoopback, IcmpEchoBetweenAgents) {
   b.stop();
 }
 
+TEST(AgentLoopback, ManyIcmpProbesOfOneSlotLeaveInBatchesAndAreAllAnswered) {
+  if (!icmp_possible()) GTEST_SKIP() << "no ping socket and no raw socket";
+  // 200 targets due in the same 50 ms slot: the engine sends them with sendmmsg() in batches of
+  // at most 64 (4 calls per slot); every probe must still get its own sequence, TX timestamp key
+  // and answer.
+  FakeController ctl;
+  FakeCollector col;
+  AgentConfig c = lab_config("burst", "127.0.0.20", ctl.url(), col.url());
+  c.slot_ms = 50;
+  c.max_rate = 100000;
+  Agent a(c);
+  a.start();
+  std::vector<model::PinglistEntry> v;
+  for (int i = 1; i <= 200; ++i) {
+    v.push_back(entry("t" + std::to_string(i), "127.0.1." + std::to_string(i),
+                      model::Protocol::kIcmp, 0, 16, 50));
+  }
+  ctl.set(pinglist("burst", v, "0000000000000201"));
+  auto ok = [&] {
+    return col.count([](const FakeCollector::Row& r) {
+      return r.result.outcome() == v1::OK && r.result.rtt_us() > 0 && r.result.rtt_us() < 100000;
+    });
+  };
+  EXPECT_TRUE(eventually([&] { return ok() >= 2000; }, 15s)) << ok() << " OK results";
+  a.stop();
+  EXPECT_EQ(col.count([](const FakeCollector::Row& r) { return r.result.outcome() != v1::OK; }),
+            0u);
+  std::set<std::string> peers;
+  for (const auto& r : col.rows()) peers.insert(r.peer);
+  EXPECT_EQ(peers.size(), 200u) << "every target answered";
+}
+
 TEST(AgentLoopback, ControllerDownStopsProbingAfterThreeFailedPullsAndResumes) {
   FakeController ctl;
   FakeCollector col;

@@ -7,7 +7,9 @@
 // ICMP probe sockets are not in the epoll set at all: their answers carry kernel receive
 // timestamps, so they are read in batches (recvmmsg) whenever the loop wakes anyway - at the next
 // slot that sends, or at the latest kReplyPollNs after the previous read while any datagram probe
-// is in flight. An answer read late keeps its RTT; only the result is handed on later.
+// is in flight. An answer read late keeps its RTT; only the result is handed on later. The UDP
+// and ICMP probes of one slot leave in one sendmmsg() per socket (the kernel still stamps and
+// numbers each datagram), so a slot costs one system call per socket, not one per probe.
 #include "agent/engine.hpp"
 
 #include <arpa/inet.h>
@@ -159,6 +161,10 @@ constexpr int64_t kReplyPollNs = 10'000'000;
 /// and MSG_TRUNC reports a UDP answer's full length.
 constexpr unsigned kBatch = 64;
 constexpr int kMaxBatchesPerPoll = 16;  // per socket and wake-up: the loop serves the rest next
+/// Probe datagrams sent per sendmmsg() call, and the bytes queued before a socket's queue is sent
+/// early (a slot of large UDP payloads goes out in several calls instead of growing a buffer).
+constexpr unsigned kSendBatch = 64;
+constexpr std::size_t kSendBatchBytes = 256 * 1024;
 constexpr std::size_t kHeadBytes = 128;
 constexpr std::size_t kControlBytes = 256;
 
@@ -223,6 +229,17 @@ struct Engine::Impl {
     std::string pending;
   };
 
+  /// A probe datagram queued for the slot's sendmmsg().
+  struct OutMsg {
+    uint32_t index = 0;
+    uint32_t gen = 0;
+    sockaddr_storage to{};
+    socklen_t to_len = 0;
+    uint32_t offset = 0;  // in DgramSocket::out_bytes
+    uint32_t size = 0;
+    int tos = 0;  // DSCP << 2, 0 = none
+  };
+
   /// A datagram probe socket (UDP or ICMP) of one family.
   struct DgramSocket {
     int fd = -1;
@@ -231,6 +248,8 @@ struct Engine::Impl {
     uint32_t tx_counter = 0;  // SOF_TIMESTAMPING_OPT_ID key of the next send
     std::size_t waiting = 0;  // probes sent on it and not finished: read it at wake-ups
     std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> tskeys;  // key -> (index, gen)
+    std::vector<OutMsg> out;        // probes of this slot not sent yet (one sendmmsg per slot)
+    std::vector<uint8_t> out_bytes;  // their datagrams, back to back
   };
 
   struct TaskState {
@@ -294,6 +313,13 @@ struct Engine::Impl {
     alignas(cmsghdr) std::array<std::array<char, kControlBytes>, kBatch> control{};
   };
   std::unique_ptr<RecvBatch> batch = std::make_unique<RecvBatch>();
+  /// sendmmsg() headers for one socket's queued probes.
+  struct SendBatch {
+    std::array<mmsghdr, kSendBatch> msgs{};
+    std::array<iovec, kSendBatch> iov{};
+    alignas(cmsghdr) std::array<std::array<char, CMSG_SPACE(sizeof(int))>, kSendBatch> control{};
+  };
+  std::unique_ptr<SendBatch> send_batch = std::make_unique<SendBatch>();
   LimitHits reported_hits;
 
   std::mutex mu;
@@ -652,6 +678,9 @@ struct Engine::Impl {
     }
     reported_hits = hits;
     for (const ProbeTask* t : due) start_probe(*t);
+    for (auto* sockets : {&icmp, &udp}) {
+      for (DgramSocket& s : *sockets) send_queued(s);
+    }
     metrics.inflight.set(static_cast<double>(inflight));
   }
 
@@ -932,42 +961,84 @@ struct Engine::Impl {
     send_datagram(index, s, buf);
   }
 
-  /// Sends one probe datagram with its DSCP class; records the send time and TX timestamp key.
+  /// Queues one probe datagram (with its DSCP class) for the slot's sendmmsg(): the probes of one
+  /// slot leave in one system call per socket (see send_queued()).
   void send_datagram(uint32_t index, DgramSocket& s, std::span<const uint8_t> buf) {
+    if (s.out.size() >= kSendBatch || s.out_bytes.size() + buf.size() > kSendBatchBytes) {
+      send_queued(s);
+    }
     Probe& p = probes[index];
-    sockaddr_storage ss;
+    OutMsg& m = s.out.emplace_back();
+    m.index = index;
+    m.gen = p.gen;
     uint16_t port = p.entry.protocol == model::Protocol::kUdp ? p.entry.port : 0;
-    socklen_t len = to_sockaddr(p.entry.address, port, &ss);
-    iovec iov{const_cast<uint8_t*>(buf.data()), buf.size()};
-    msghdr msg{};
-    msg.msg_name = &ss;
-    msg.msg_namelen = len;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (p.entry.dscp != 0) {
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = p.family == 0 ? IPPROTO_IP : IPPROTO_IPV6;
-      c->cmsg_type = p.family == 0 ? IP_TOS : IPV6_TCLASS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      int tos = p.entry.dscp << 2;
-      std::memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+    m.to_len = to_sockaddr(p.entry.address, port, &m.to);
+    m.offset = static_cast<uint32_t>(s.out_bytes.size());
+    m.size = static_cast<uint32_t>(buf.size());
+    m.tos = p.entry.dscp << 2;
+    s.out_bytes.insert(s.out_bytes.end(), buf.begin(), buf.end());
+  }
+
+  /// Sends a socket's queued probe datagrams with sendmmsg(); records each probe's send time and
+  /// TX timestamp key (one per datagram sent, in order). A datagram the kernel refuses finishes its
+  /// probe (refused / error) and the rest are still sent.
+  void send_queued(DgramSocket& s) {
+    std::size_t k = s.out.size();
+    if (k == 0) return;
+    SendBatch& b = *send_batch;
+    for (std::size_t i = 0; i < k; ++i) {
+      OutMsg& m = s.out[i];
+      b.iov[i] = {s.out_bytes.data() + m.offset, m.size};
+      msghdr& h = b.msgs[i].msg_hdr;
+      h = msghdr{};
+      h.msg_name = &m.to;
+      h.msg_namelen = m.to_len;
+      h.msg_iov = &b.iov[i];
+      h.msg_iovlen = 1;
+      if (m.tos != 0) {
+        h.msg_control = b.control[i].data();
+        h.msg_controllen = b.control[i].size();
+        cmsghdr* c = CMSG_FIRSTHDR(&h);
+        bool v6 = m.to.ss_family == AF_INET6;
+        c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+        c->cmsg_type = v6 ? IPV6_TCLASS : IP_TOS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &m.tos, sizeof(m.tos));
+      }
     }
-    p.tx_real_ns = real_ns();
-    p.start_mono_ns = mono_ns();
-    ssize_t n = ::sendmsg(s.fd, &msg, 0);
-    if (n < 0) {
-      int e = errno;
-      finish(index, e == ECONNREFUSED ? Outcome::kRefused : Outcome::kError);
-      return;
+    // One user-space send time for the batch: it only backs up the kernel TX timestamp.
+    int64_t real = real_ns();
+    int64_t mono = mono_ns();
+    std::size_t done = 0;
+    while (done < k) {
+      int n = ::sendmmsg(s.fd, &b.msgs[done], static_cast<unsigned>(k - done), 0);
+      if (n <= 0) {
+        // The first datagram of the rest failed (sendmmsg reports an error only when it sent
+        // nothing): finish its probe and go on with the next.
+        int e = errno;
+        const OutMsg& m = s.out[done++];
+        if (probes[m.index].active && probes[m.index].gen == m.gen) {
+          finish(m.index, e == ECONNREFUSED ? Outcome::kRefused : Outcome::kError);
+        }
+        continue;
+      }
+      for (std::size_t i = done; i < done + static_cast<std::size_t>(n); ++i) {
+        const OutMsg& m = s.out[i];
+        uint32_t key = s.tx_counter++;  // the kernel numbers every datagram sent
+        Probe& p = probes[m.index];
+        if (!p.active || p.gen != m.gen) continue;
+        p.tx_real_ns = real;
+        p.start_mono_ns = mono;
+        p.has_tskey = true;
+        p.tskey = key;
+        s.tskeys[key] = {m.index, m.gen};
+        p.on_dgram_socket = true;
+        ++s.waiting;
+      }
+      done += static_cast<std::size_t>(n);
     }
-    p.has_tskey = true;
-    p.tskey = s.tx_counter++;
-    s.tskeys[p.tskey] = {index, p.gen};
-    p.on_dgram_socket = true;
-    ++s.waiting;
+    s.out.clear();
+    s.out_bytes.clear();
   }
 
   /// Reads up to kBatch datagrams (the error queue with MSG_ERRQUEUE) into `batch`; returns how

@@ -142,13 +142,16 @@ void Scheduler::take_due(int64_t now_us, std::size_t inflight, std::vector<const
     }
     if (options_.max_rate > 0) tokens_ -= 1.0;
     ++inflight;
-    uint64_t id = queue_.begin()->second;
-    queue_.erase(queue_.begin());
+    // Re-queue the task's own node (no allocation); its next due time is usually the latest in
+    // the queue, so the end() hint makes the insert O(1).
+    auto node = queue_.extract(queue_.begin());
+    uint64_t id = node.value().second;
     ProbeTask& t = tasks_.at(id);
     out->push_back(&t);
     t.cycle = std::max(t.cycle + 1, first_cycle_after(t, now_us));
     t.next_due_us = due_at(t, t.cycle);
-    queue_.emplace(t.next_due_us, id);
+    node.value().first = t.next_due_us;
+    queue_.insert(queue_.end(), std::move(node));
   }
 }
 
