@@ -248,7 +248,7 @@ struct Engine::Impl {
     uint32_t tx_counter = 0;  // SOF_TIMESTAMPING_OPT_ID key of the next send
     std::size_t waiting = 0;  // probes sent on it and not finished: read it at wake-ups
     std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> tskeys;  // key -> (index, gen)
-    std::vector<OutMsg> out;        // probes of this slot not sent yet (one sendmmsg per slot)
+    std::vector<OutMsg> out;         // probes of this slot not sent yet (one sendmmsg per slot)
     std::vector<uint8_t> out_bytes;  // their datagrams, back to back
   };
 
