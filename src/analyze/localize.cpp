@@ -509,12 +509,12 @@ std::vector<Verdict> find_rack_and_fabric(const Snapshot& s, const LocalizeOptio
         dn += trials(p->counts);
       }
       // Only a spine/aggregation fault leaves the diagonal clean: within a rack, traffic turns
-      // at the ToR. "Clean" must be shown, not assumed from few samples: the diagonal's rate must
-      // be significantly (one-sided 95 %) below the rate between racks. A whole-host hiccup (CPU
-      // starvation, a busy hypervisor) shows on both and is neither: no verdict until the data
-      // tells them apart.
+      // at the ToR. A diagonal too thinly sampled to be significantly bad is not clean for that
+      // alone: its rate must also be at most 1/cross_ratio of the rate between racks. A
+      // whole-host hiccup (CPU starvation, a busy hypervisor) shows on both and is neither: no
+      // verdict until the data tells them apart.
       bool diagonal_bad = significantly_above(de, dn, threshold, o.significance);
-      bool diagonal_clean = !diagonal_bad && wilson_upper(de, dn, o.contrast_z) < rate(e, n);
+      bool diagonal_clean = !diagonal_bad && o.cross_ratio * rate(de, dn) <= rate(e, n);
       if (!diagonal_bad && !diagonal_clean) continue;
       Verdict v = diagonal_bad
                       ? dc_verdict(s, d, loss ? "dc_loss" : "dc_latency", ComponentType::kDc)

@@ -97,7 +97,6 @@ struct LocalizeOptions {
   double loss = 0.001;          ///< loss ratio that counts as lossy (paper: 0.1 %)
   double slow_fraction = 0.01;  ///< fraction of slow answers that counts as slow (P99 > slow)
   Significance significance{3.09, 50, 3};
-  double contrast_z = 1.645;  ///< "the diagonal is cleaner than the fabric" at one-sided 95 %
   int64_t silence_ms = 15000;         ///< no batch / no answer for this long = silent (a server)
   int64_t rack_silence_ms = 8000;     ///< the same for most servers of a rack at once (a ToR)
   uint32_t min_down_failures = 2;     ///< failed probes to a silent server before it is down
@@ -154,9 +153,9 @@ std::vector<Verdict> find_black_holes(const Snapshot& s, const LocalizeOptions& 
                                       const std::vector<bool>& excluded_servers,
                                       std::vector<bool>* blamed_racks);
 /// Red crosses (rack problems) for loss and latency, then what is left spread over a DC:
-/// fabric_loss/fabric_latency (spine layer) when the diagonal is significantly cleaner than the
-/// rest, dc_loss/dc_latency when the diagonal is significantly bad too, and nothing while the
-/// data cannot tell the two apart. Racks in *blamed_racks are left out; racks it blames are
+/// fabric_loss/fabric_latency (spine layer) when the diagonal's rate is at most 1/cross_ratio
+/// of the rest's, dc_loss/dc_latency when the diagonal is significantly bad too, and nothing
+/// while the data cannot tell the two apart. Racks in *blamed_racks are left out; racks it blames are
 /// added.
 std::vector<Verdict> find_rack_and_fabric(const Snapshot& s, const LocalizeOptions& o,
                                           std::vector<bool>* blamed_racks);
