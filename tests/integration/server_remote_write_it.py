@@ -8,8 +8,8 @@ where allowed and HTTP every second) reports to a server started with `--grace 3
 `--remote-write-url`. The test waits for the first 1-minute window that holds results to be
 stored and exported, then reads every DC-pair and rack-pair series of that window back with
 PromQL and compares it with the server's own query API (/api/v1/matrix) for the same window:
-probe counts (the counters are cumulative since the server started and this is its first
-window, so they equal the window's counts), loss ratio and P50/P99.
+probe counts (the counters are cumulative since the server started: their increase over the
+window), loss ratio and P50/P99. Only samples stamped with the window's end count.
 
 Prints "SKIPPED: ..." and exits 0 when Prometheus is missing. Python 3 standard library.
 
@@ -59,6 +59,24 @@ def cells(m):
             for i, row in enumerate(m["cells"]) for j, c in enumerate(row) if not c["missing"]}
 
 
+def window_values(prom, selector, at, counter):
+    """{labels: value} of the series with a sample stamped `at` (a window's end). A range
+    selector gives each sample with its own timestamp, where an instant query would also return
+    an earlier window's sample from within its 5-minute look-back. A counter's value is its
+    increase over the window: minus its previous sample, when it has one (a series is exported
+    only for the windows that hold it, so that sample may be several windows older)."""
+    out = {}
+    for s in promql(prom, f"{selector}[300s]", at):
+        points = [(float(t), float(v)) for t, v in s["values"]]
+        if not points or points[-1][0] != at:
+            continue  # not in this window
+        value = points[-1][1]
+        if counter and len(points) > 1:
+            value -= points[-2][1]
+        out[tuple(sorted(s["metric"].items()))] = value
+    return out
+
+
 def compare(prom, mesh, window, protocols, dcs):
     """Every exported DC-pair and rack-pair series of the window equals the server's matrix."""
     at = window + WINDOW_S  # samples carry the window's end
@@ -73,10 +91,12 @@ def compare(prom, mesh, window, protocols, dcs):
                 m = get_json(f"{mesh.url}/api/v1/matrix?level={level}{extra}&metric={metric}"
                              f"&protocol={proto}&from={frm}&to={to}")
                 want = cells(m)
-                got = promql(prom, with_matchers(selector, f'{matchers},protocol="{proto}"'), at)
-                have = {(s["metric"][keys[0]], s["metric"][keys[1]]): float(s["value"][1])
-                        for s in got}
                 what = f"{selector} {proto} {level}{extra}"
+                got = window_values(prom, with_matchers(selector,
+                                                        f'{matchers},protocol="{proto}"'),
+                                    at, counter=metric == "probes")
+                have = {(dict(labels)[keys[0]], dict(labels)[keys[1]]): v
+                        for labels, v in got.items()}
                 check(want, f"{what}: the server's matrix has no cell for window {window}")
                 check(set(have) == set(want),
                       f"{what}: exported {sorted(have)} vs server {sorted(want)}")
@@ -84,8 +104,8 @@ def compare(prom, mesh, window, protocols, dcs):
                     check(abs(have[k] * scale - v) <= 1e-9 * max(abs(v), 1.0),
                           f"{what} {k}: exported {have[k]} vs server {v}")
                     checked += 1
-                check(all(s["metric"].get("cluster") == "srv" for s in got),
-                      f"{what}: external label missing: {got[:1]}")
+                check(all(dict(labels).get("cluster") == "srv" for labels in got),
+                      f"{what}: external label missing: {list(got)[:1]}")
     return checked
 
 
@@ -153,20 +173,22 @@ def main():
             queued = metric_value(text, "pingmesh_collector_remote_write_queue_samples")
             if not sent or queued != 0:
                 return None
-            got = promql(prom, 'count(pingmesh_probes_total{level="dc_pair"})',
-                         window + WINDOW_S)
+            # This window's own samples (stamped with its end), not an earlier window's that
+            # an instant query at that time would also see within its 5-minute look-back.
+            got = promql(prom, 'count(timestamp(pingmesh_probes_total{level="dc_pair"}) == '
+                         f'{window + WINDOW_S})', window + WINDOW_S)
             return sent if got else None
         deadline = window + WINDOW_S + GRACE_S + 30 - time.time()
         sent = wait_until(f"window {window} exported", exported, deadline, interval_s=1)
         log(f"window {window} stored and exported: {sent:.0f} samples sent")
 
         checked = compare(prom, mesh, window, protocols, dcs)
-        # All the results of the window arrived: the exported DC-pair probes add up to the
-        # server's DC matrix total, and that is not nothing.
-        total = promql(prom, 'sum(pingmesh_probes_total{level="dc_pair"})', window + WINDOW_S)
-        check(total and float(total[0]["value"][1]) > 0, f"no probes exported: {total}")
+        # The window's exported DC-pair probes are not nothing.
+        total = sum(window_values(prom, 'pingmesh_probes_total{level="dc_pair"}',
+                                  window + WINDOW_S, counter=True).values())
+        check(total > 0, f"no probes exported for window {window}")
         log(f"{checked} exported values equal the server's query API; "
-            f"{float(total[0]['value'][1]):.0f} probes in the window")
+            f"{total:.0f} probes in the window")
         ok = True
         log(f"PASS in {time.monotonic() - t0:.1f}s")
         return 0
