@@ -466,6 +466,49 @@ TEST(AgentLoopback, ManyIcmpProbesOfOneSlotLeaveInBatchesAndAreAllAnswered) {
   EXPECT_EQ(peers.size(), 200u) << "every target answered";
 }
 
+TEST(AgentLoopback, TcpHandshakeStillInSynSentFinishesOnItsEpollEvent) {
+  // A handshake-only TCP probe is not in epoll: the loop reads TCP_INFO at its next wake-up and
+  // only a probe still in SYN_SENT then goes to epoll. Here the target's accept queue is full
+  // (backlog 0, one connection waiting), so the first SYN is dropped; the queue is emptied
+  // 300 ms later and the kernel's SYN retransmission (~1 s) connects. The probe must end as
+  // DROP with a ~1 s RTT and one retransmission, from its epoll event, not as a timeout.
+  FakeController ctl;
+  FakeCollector col;
+  AgentConfig c = lab_config("synsent", "127.0.0.21", ctl.url(), col.url());
+  c.probe_timeout_ms = 4000;
+  Agent a(c);
+  a.start();
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in la{};
+  la.sin_family = AF_INET;
+  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&la), sizeof(la)), 0);
+  ASSERT_EQ(::listen(lfd, 0), 0);
+  socklen_t llen = sizeof(la);
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&la), &llen);
+  int filler = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(::connect(filler, reinterpret_cast<sockaddr*>(&la), sizeof(la)), 0);  // queue full
+  ctl.set(pinglist("synsent",
+                   {entry("slow", "127.0.0.1", model::Protocol::kTcp, ntohs(la.sin_port), 0,
+                          2500)},
+                   "0000000000000301"));
+  // Wait until the first probe's SYN has been sent and dropped (its phase puts it within 2.5 s),
+  // then free the queue; the second probe starts 2.5 s after the first.
+  EXPECT_TRUE(eventually([&] { return metric_sum(a, "pingmesh_agent_inflight_probes ") >= 1; }, 5s));
+  std::this_thread::sleep_for(300ms);
+  int accepted = ::accept(lfd, nullptr, nullptr);
+  EXPECT_GE(accepted, 0);
+  ASSERT_TRUE(eventually([&] { return col.rows().size() >= 1; }, 6s)) << "no result";
+  a.stop();
+  const v1::Result& r = col.rows().front().result;
+  EXPECT_EQ(r.outcome(), v1::DROP) << "connected after a SYN retransmission";
+  EXPECT_GE(r.retransmits(), 1u);
+  EXPECT_GT(r.rtt_us(), 900'000u);
+  EXPECT_LT(r.rtt_us(), 3'000'000u);
+  for (int fd : {accepted, filler, lfd}) ::close(fd);
+}
+
 TEST(AgentLoopback, ControllerDownStopsProbingAfterThreeFailedPullsAndResumes) {
   FakeController ctl;
   FakeCollector col;

@@ -166,6 +166,7 @@ constexpr int kMaxBatchesPerPoll = 16;  // per socket and wake-up: the loop serv
 constexpr unsigned kSendBatch = 64;
 constexpr std::size_t kSendBatchBytes = 256 * 1024;
 constexpr std::size_t kHeadBytes = 128;
+constexpr uint32_t kTxRing = 4096;  // TX timestamp keys awaited per socket (a power of two)
 constexpr std::size_t kControlBytes = 256;
 
 /// Answered sequence numbers, remembered for a while to recognise duplicates.
@@ -194,11 +195,22 @@ class RecentSeqs {
 struct Engine::Impl {
   enum class Phase : uint8_t { kConnecting, kExchanging };
 
+  /// What a probe needs of its pinglist entry (not the names: they travel in the result's
+  /// shared labels), copied without allocating.
+  struct Target {
+    net::IpAddress address;
+    model::Protocol protocol = model::Protocol::kTcp;
+    uint16_t port = 0;
+    uint32_t payload_bytes = 0;
+    uint8_t dscp = 0;
+  };
+
   struct Probe {
     uint32_t gen = 0;
     bool active = false;
     uint64_t task_id = 0;
-    model::PinglistEntry entry;
+    const ProbeTask* task = nullptr;  // null once a new pinglist dropped the task
+    Target entry;
     int fd = -1;  // TCP/HTTP only
     Phase phase = Phase::kConnecting;
     int64_t start_mono_ns = 0;
@@ -247,15 +259,19 @@ struct Engine::Impl {
     uint16_t icmp_id = 0;     // ICMP identifier we send / expect
     uint32_t tx_counter = 0;  // SOF_TIMESTAMPING_OPT_ID key of the next send
     std::size_t waiting = 0;  // probes sent on it and not finished: read it at wake-ups
-    std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> tskeys;  // key -> (index, gen)
+    /// The probes waiting for a TX timestamp, by key: the kernel numbers the datagrams of a
+    /// socket 0, 1, 2..., so key k sits at k % kTxRing (a ring, no hashing). A slot overwritten
+    /// before its stamp was read (kTxRing sends between two reads) leaves that probe on its
+    /// user-space send time.
+    struct TxSlot {
+      uint32_t key = 0;
+      uint32_t index = 0;
+      uint32_t gen = 0;
+      bool used = false;
+    };
+    std::vector<TxSlot> tx_ring;  // kTxRing slots once the socket has sent
     std::vector<OutMsg> out;         // probes of this slot not sent yet (one sendmmsg per slot)
     std::vector<uint8_t> out_bytes;  // their datagrams, back to back
-  };
-
-  struct TaskState {
-    bool answered = false;
-    uint32_t last_answered = 0;
-    uint32_t pending_duplicates = 0;
   };
 
   EngineOptions opts;
@@ -294,8 +310,9 @@ struct Engine::Impl {
   std::array<uint16_t, 2> next_icmp_seq{1, 1};
   std::array<std::unordered_map<uint16_t, uint32_t>, 2> icmp_inflight;
   std::array<RecentSeqs, 2> icmp_recent;
-  std::unordered_map<uint64_t, TaskState> task_state;
 
+  /// Handshake-only TCP probes waiting for their first look (index, gen); see poll_connects().
+  std::vector<std::pair<uint32_t, uint32_t>> connecting, connecting_scratch;
   std::vector<ProbeResult> results;
   std::vector<const ProbeTask*> due;
   std::vector<uint8_t> scratch = std::vector<uint8_t>(kMaxPayload + 1024);
@@ -579,6 +596,7 @@ struct Engine::Impl {
     int64_t now = mono_ns();
     apply_pending(now);
     poll_datagrams(now);  // before expire(): an answer waiting in a socket is not a timeout
+    poll_connects(now);   // likewise a finished handshake
     expire(now);
     fire(now);
     if (now >= next_sweep_ns || open_conns == 0) {
@@ -597,6 +615,7 @@ struct Engine::Impl {
       next = std::min(next, scheduler.slot_ceil((deadlines.top().at_ns + 999) / 1000) * 1000);
     }
     if (open_conns > 0) next = std::min(next, next_sweep_ns);
+    if (!connecting.empty()) next = std::min(next, scheduler.slot_ceil(now / 1000 + 1) * 1000);
     if (udp[0].waiting + udp[1].waiting + icmp[0].waiting + icmp[1].waiting > 0) {
       next = std::min(next, scheduler.slot_ceil((last_poll_ns + kReplyPollNs) / 1000) * 1000);
     }
@@ -632,7 +651,7 @@ struct Engine::Impl {
       // measurements started before the stop (docs/AGENT.md, "Stop rules").
       bool was_probing = scheduler.size() > 0;
       scheduler.clear();
-      task_state.clear();
+      forget_tasks();
       metrics.peers.set(0);
       metrics.probing.set(0);
       if (was_probing) {
@@ -652,15 +671,19 @@ struct Engine::Impl {
                         fmt::format("{} pinglist entries asked for a payload above {} bytes",
                                     st.clamped_payload, scheduler.options().max_payload_bytes));
     }
-    if (st.removed > 0) {
-      for (auto it = task_state.begin(); it != task_state.end();) {
-        it = scheduler.find(it->first) ? std::next(it) : task_state.erase(it);
-      }
-    }
+    forget_tasks();
     metrics.peers.set(static_cast<double>(scheduler.size()));
     metrics.probing.set(1);
     spdlog::info("agent: pinglist {} applied: {} tasks ({} added, {} removed, {} kept)", p->version,
                  scheduler.size(), st.added, st.removed, st.kept);
+  }
+
+  /// After the task set changed: probes in flight look their task up again (null when it is
+  /// gone), as the scheduler's task pointers are valid only until then.
+  void forget_tasks() {
+    for (Probe& p : probes) {
+      if (p.active && p.task != nullptr) p.task = scheduler.find(p.task_id);
+    }
   }
 
   void fire(int64_t now_ns) {
@@ -707,7 +730,13 @@ struct Engine::Impl {
     uint32_t index = alloc_probe();
     Probe& p = probes[index];
     p.task_id = task.id;
-    p.entry = task.entry;
+    p.task = &task;
+    const model::PinglistEntry& e = task.entry;
+    p.entry.address = e.address;
+    p.entry.protocol = e.protocol;
+    p.entry.port = e.port;
+    p.entry.payload_bytes = e.payload_bytes;
+    p.entry.dscp = e.dscp;
     p.fd = -1;
     p.phase = Phase::kConnecting;
     p.connected_ns = p.exchange_start_ns = p.first_byte_ns = 0;
@@ -748,13 +777,16 @@ struct Engine::Impl {
     if (!p.active) return;
     p.active = false;
     if (p.fd >= 0) {
-      epoll_ctl(epfd, EPOLL_CTL_DEL, p.fd, nullptr);
+      // close() also takes the socket out of epoll (never dup'ed, so this is its last reference).
       ::close(p.fd);  // SO_LINGER 0: RST, no TIME_WAIT (see docs/AGENT.md)
       p.fd = -1;
     }
     if (p.has_tskey || p.on_dgram_socket) {
       auto& s = p.entry.protocol == model::Protocol::kUdp ? udp[p.family] : icmp[p.family];
-      if (p.has_tskey) s.tskeys.erase(p.tskey);
+      if (p.has_tskey) {
+        auto& slot = s.tx_ring[p.tskey & (kTxRing - 1)];
+        if (slot.used && slot.key == p.tskey) slot.used = false;
+      }
       if (p.on_dgram_socket) --s.waiting;
       p.on_dgram_socket = false;
     }
@@ -800,7 +832,8 @@ struct Engine::Impl {
     // thousands of probes per second never exhaust 4-tuples or tw buckets.
     linger lg{1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    bool handshake_only = p.entry.protocol == model::Protocol::kTcp && p.entry.payload_bytes == 0;
+    if (!handshake_only) set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     set_tos(fd, v6, p.entry.dscp);
     if (source[p.family]) {
       set_int(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
@@ -820,7 +853,34 @@ struct Engine::Impl {
       finish(index, classify_tcp_connect(e, 0, false));
       return;
     }
+    if (handshake_only) {
+      // Not in epoll: the loop looks at the handshake at its next wake-up (poll_connects()).
+      // Its RTT is the kernel's (TCP_INFO), whenever we look; this saves an epoll_ctl pair and
+      // often a wake-up per probe.
+      connecting.push_back({index, p.gen});
+      return;
+    }
     add_fd(fd, EPOLLOUT, make_data(kTagProbe, p.gen, index));
+  }
+
+  /// Handshake-only TCP probes started at an earlier wake-up: finished when their handshake is
+  /// done (or failed); still in SYN_SENT, they go to epoll and finish on its event.
+  void poll_connects(int64_t now_ns) {
+    if (connecting.empty()) return;
+    std::swap(connecting, connecting_scratch);
+    for (auto [index, gen] : connecting_scratch) {
+      Probe& p = probes[index];
+      if (!p.active || p.gen != gen || p.fd < 0) continue;
+      tcp_info info{};
+      socklen_t ilen = sizeof(info);
+      if (getsockopt(p.fd, IPPROTO_TCP, TCP_INFO, &info, &ilen) == 0 &&
+          info.tcpi_state == TCP_SYN_SENT) {
+        add_fd(p.fd, EPOLLOUT, make_data(kTagProbe, p.gen, index));
+        continue;
+      }
+      on_connected(index, now_ns, ilen >= sizeof(info) ? &info : nullptr);
+    }
+    connecting_scratch.clear();
   }
 
   void on_probe_event(uint32_t index, uint32_t gen, uint32_t events) {
@@ -838,21 +898,32 @@ struct Engine::Impl {
     if (events & EPOLLOUT) write_stream(index, now);
   }
 
-  void on_connected(uint32_t index, int64_t now) {
+  /// The handshake is over (`known`: its TCP_INFO, when the caller has read it already).
+  void on_connected(uint32_t index, int64_t now, const tcp_info* known = nullptr) {
     Probe& p = probes[index];
-    int err = 0;
-    socklen_t elen = sizeof(err);
-    getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &elen);
-    uint32_t elapsed_us = to_us(now - p.start_mono_ns);
-    if (err != 0) {
-      finish(index, classify_tcp_connect(err, 0, false));
-      return;
-    }
     tcp_info info{};
-    socklen_t ilen = sizeof(info);
+    bool have_info = known != nullptr;
+    if (have_info) {
+      info = *known;
+    } else {
+      socklen_t ilen = sizeof(info);
+      have_info = getsockopt(p.fd, IPPROTO_TCP, TCP_INFO, &info, &ilen) == 0;
+    }
+    uint32_t elapsed_us = to_us(now - p.start_mono_ns);
+    // Connected (the peer may have closed already): no error to read, one system call less.
+    if (!have_info ||
+        (info.tcpi_state != TCP_ESTABLISHED && info.tcpi_state != TCP_CLOSE_WAIT)) {
+      int err = 0;
+      socklen_t elen = sizeof(err);
+      getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+      if (err != 0) {
+        finish(index, classify_tcp_connect(err, 0, false));
+        return;
+      }
+    }
     uint32_t kernel_rtt = 0;
     uint32_t retrans = syn_retransmits_from_connect_time(elapsed_us, syn_linear_timeouts);
-    if (getsockopt(p.fd, IPPROTO_TCP, TCP_INFO, &info, &ilen) == 0) {
+    if (have_info) {
       kernel_rtt = info.tcpi_rtt;
       retrans = handshake_retransmits(info.tcpi_total_retrans, info.tcpi_rtt);
     }
@@ -985,6 +1056,7 @@ struct Engine::Impl {
   void send_queued(DgramSocket& s) {
     std::size_t k = s.out.size();
     if (k == 0) return;
+    if (s.tx_ring.empty()) s.tx_ring.resize(kTxRing);
     SendBatch& b = *send_batch;
     for (std::size_t i = 0; i < k; ++i) {
       OutMsg& m = s.out[i];
@@ -1031,7 +1103,7 @@ struct Engine::Impl {
         p.start_mono_ns = mono;
         p.has_tskey = true;
         p.tskey = key;
-        s.tskeys[key] = {m.index, m.gen};
+        s.tx_ring[key & (kTxRing - 1)] = {key, m.index, m.gen, true};
         p.on_dgram_socket = true;
         ++s.waiting;
       }
@@ -1102,10 +1174,11 @@ struct Engine::Impl {
     }
     if (ee == nullptr) return;
     if (ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING && stamp != 0) {
-      auto it = s.tskeys.find(ee->ee_data);
-      if (it == s.tskeys.end()) return;
-      auto [index, gen] = it->second;
-      s.tskeys.erase(it);
+      if (s.tx_ring.empty()) return;
+      auto& slot = s.tx_ring[ee->ee_data & (kTxRing - 1)];
+      if (!slot.used || slot.key != ee->ee_data) return;
+      slot.used = false;
+      uint32_t index = slot.index, gen = slot.gen;
       Probe& p = probes[index];
       if (p.active && p.gen == gen) {
         p.has_tskey = false;
@@ -1137,9 +1210,10 @@ struct Engine::Impl {
     return to_us(now_mono - p.start_mono_ns);
   }
 
-  /// Duplicate / reorder accounting of an answer for `seq` of task `task_id`.
-  void note_answer(uint64_t task_id, uint32_t seq, bool wide, ProbeResult* r) {
-    TaskState& ts = task_state[task_id];
+  /// Duplicate / reorder accounting of an answer for `seq` of the probe's task.
+  void note_answer(const Probe& p, uint32_t seq, bool wide, ProbeResult* r) {
+    if (p.task == nullptr) return;  // the task left the pinglist while the probe was out
+    ProbeTask::Answers& ts = p.task->answers;
     if (ts.answered) {
       bool earlier = wide ? static_cast<int32_t>(seq - ts.last_answered) < 0
                           : static_cast<int16_t>(static_cast<uint16_t>(seq) -
@@ -1159,8 +1233,7 @@ struct Engine::Impl {
 
   void note_duplicate(uint64_t task_id) {
     metrics.duplicates.inc();
-    auto it = task_state.find(task_id);
-    if (it != task_state.end()) ++it->second.pending_duplicates;
+    if (const ProbeTask* t = scheduler.find(task_id)) ++t->answers.pending_duplicates;
   }
 
   /// Finishes an answered datagram probe: OK, or TIMEOUT when the answer's kernel timestamp shows
@@ -1212,7 +1285,7 @@ struct Engine::Impl {
       return;
     }
     p.result.payload_bytes = static_cast<uint32_t>(size);
-    note_answer(p.task_id, seq, true, &p.result);
+    note_answer(p, seq, true, &p.result);
     udp_recent.add(seq, p.task_id);
     finish_answered(index, datagram_rtt(p, rx_timestamp(msg), now));
   }
@@ -1278,7 +1351,7 @@ struct Engine::Impl {
       return;
     }
     p.result.payload_bytes = static_cast<uint32_t>(p.entry.payload_bytes);
-    note_answer(p.task_id, seq, false, &p.result);
+    note_answer(p, seq, false, &p.result);
     icmp_recent[family].add(seq, p.task_id);
     finish_answered(index, datagram_rtt(p, rx_timestamp(msg), now));
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "common/hash.hpp"
 
@@ -68,13 +69,11 @@ ApplyStats Scheduler::apply(const std::vector<model::PinglistEntry>& entries, in
         ++stats.kept;
         continue;
       }
-      queue_.erase({t.next_due_us, t.id});
       t.interval_us = static_cast<int64_t>(e.interval_ms) * 1000;
       t.phase_us = static_cast<int64_t>(hash::hash64(old->first, options_.seed) %
                                         static_cast<uint64_t>(t.interval_us));
       t.cycle = first_cycle_after(t, now_us);
       t.next_due_us = due_at(t, t.cycle);
-      queue_.emplace(t.next_due_us, t.id);
       ++stats.kept;
       continue;
     }
@@ -87,19 +86,22 @@ ApplyStats Scheduler::apply(const std::vector<model::PinglistEntry>& entries, in
     t.peer = std::move(labels);
     t.cycle = first_cycle_after(t, now_us);
     t.next_due_us = due_at(t, t.cycle);
-    queue_.emplace(t.next_due_us, t.id);
     new_ids.emplace(std::move(key), t.id);
     tasks_.emplace(t.id, std::move(t));
     ++stats.added;
   }
   for (const auto& [key, id] : ids_) {
     if (new_ids.count(key)) continue;
-    auto it = tasks_.find(id);
-    queue_.erase({it->second.next_due_us, id});
-    tasks_.erase(it);
+    tasks_.erase(id);
     ++stats.removed;
   }
   ids_ = std::move(new_ids);
+  // Rebuild the queue: O(n), once per pinglist (tasks_ is node-based, so the pointers of the
+  // tasks that stayed are still valid).
+  queue_.clear();
+  queue_.reserve(tasks_.size());
+  for (auto& [id, t] : tasks_) queue_.push_back({t.next_due_us, id, &t});
+  std::make_heap(queue_.begin(), queue_.end(), std::greater<>());
   return stats;
 }
 
@@ -131,7 +133,7 @@ void Scheduler::refill(int64_t now_us) {
 
 void Scheduler::take_due(int64_t now_us, std::size_t inflight, std::vector<const ProbeTask*>* out) {
   refill(now_us);
-  while (!queue_.empty() && queue_.begin()->first <= now_us) {
+  while (!queue_.empty() && queue_.front().due_us <= now_us) {
     if (inflight >= options_.max_inflight) {
       ++limit_hits_.inflight;
       return;
@@ -142,16 +144,16 @@ void Scheduler::take_due(int64_t now_us, std::size_t inflight, std::vector<const
     }
     if (options_.max_rate > 0) tokens_ -= 1.0;
     ++inflight;
-    // Re-queue the task's own node (no allocation); its next due time is usually the latest in
-    // the queue, so the end() hint makes the insert O(1).
-    auto node = queue_.extract(queue_.begin());
-    uint64_t id = node.value().second;
-    ProbeTask& t = tasks_.at(id);
+    // Re-queue in place: pop the heap's top to the back, give it the next due time, push it
+    // back (no allocation, no lookup).
+    std::pop_heap(queue_.begin(), queue_.end(), std::greater<>());
+    Queued& q = queue_.back();
+    ProbeTask& t = *q.task;
     out->push_back(&t);
     t.cycle = std::max(t.cycle + 1, first_cycle_after(t, now_us));
     t.next_due_us = due_at(t, t.cycle);
-    node.value().first = t.next_due_us;
-    queue_.insert(queue_.end(), std::move(node));
+    q.due_us = t.next_due_us;
+    std::push_heap(queue_.begin(), queue_.end(), std::greater<>());
   }
 }
 
@@ -163,7 +165,7 @@ int64_t Scheduler::slot_ceil(int64_t t_us) const {
 
 int64_t Scheduler::next_wake_us(int64_t now_us, std::size_t inflight) const {
   if (queue_.empty()) return kNever;
-  int64_t due = queue_.begin()->first;
+  int64_t due = queue_.front().due_us;
   if (due > now_us) return slot_ceil(due);
   if (inflight >= options_.max_inflight) return slot_ceil(now_us + 1);
   if (options_.max_rate > 0 && tokens_ < 1.0) {

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -47,6 +46,14 @@ struct ProbeTask {
   int64_t phase_us = 0;     ///< offset in [0, interval)
   int64_t next_due_us = 0;  ///< monotonic time of the next probe
   uint64_t cycle = 0;       ///< grid index of next_due_us
+  /// Kept by the engine between probes (UDP/ICMP duplicate and reorder accounting); survives a
+  /// pinglist change that keeps the task, goes with the task.
+  struct Answers {
+    bool answered = false;
+    uint32_t last_answered = 0;       ///< sequence number of the latest answer
+    uint32_t pending_duplicates = 0;  ///< duplicates seen since the task's last result
+  };
+  mutable Answers answers;
 };
 
 /// What apply() changed.
@@ -110,7 +117,16 @@ class Scheduler {
   ScheduleOptions options_;
   std::unordered_map<std::string, uint64_t> ids_;
   std::unordered_map<uint64_t, ProbeTask> tasks_;
-  std::set<std::pair<int64_t, uint64_t>> queue_;  ///< (next_due_us, id)
+  /// A task's place in the queue; ordered by due time, then id (deterministic ties).
+  struct Queued {
+    int64_t due_us;
+    uint64_t id;
+    ProbeTask* task;  ///< into tasks_ (node-based: stable until the task is removed)
+    bool operator>(const Queued& o) const {
+      return due_us != o.due_us ? due_us > o.due_us : id > o.id;
+    }
+  };
+  std::vector<Queued> queue_;  ///< a binary min-heap of every task, by next due time
   uint64_t next_id_ = 1;
   double tokens_ = 0;
   int64_t last_refill_us_ = 0;
