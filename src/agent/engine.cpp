@@ -10,6 +10,8 @@
 // is in flight. An answer read late keeps its RTT; only the result is handed on later. The UDP
 // and ICMP probes of one slot leave in one sendmmsg() per socket (the kernel still stamps and
 // numbers each datagram), so a slot costs one system call per socket, not one per probe.
+// Handshake-only TCP probes stay out of epoll too: their TCP_INFO (the kernel's RTT) is read at
+// the next wake-up, and only one still in SYN_SENT then is added to epoll (poll_connects()).
 #include "agent/engine.hpp"
 
 #include <arpa/inet.h>

@@ -150,8 +150,16 @@ void Scheduler::take_due(int64_t now_us, std::size_t inflight, std::vector<const
     Queued& q = queue_.back();
     ProbeTask& t = *q.task;
     out->push_back(&t);
-    t.cycle = std::max(t.cycle + 1, first_cycle_after(t, now_us));
-    t.next_due_us = due_at(t, t.cycle);
+    // Due times grow with the cycle (the jitter is under half an interval), so when the next
+    // cycle is still ahead it is the answer; only a probe held back past it searches.
+    int64_t next = due_at(t, t.cycle + 1);
+    if (next > now_us) {
+      ++t.cycle;
+    } else {
+      t.cycle = std::max(t.cycle + 1, first_cycle_after(t, now_us));
+      next = due_at(t, t.cycle);
+    }
+    t.next_due_us = next;
     q.due_us = t.next_due_us;
     std::push_heap(queue_.begin(), queue_.end(), std::greater<>());
   }
