@@ -4,10 +4,12 @@
 #include "agent/agent.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -507,6 +509,62 @@ TEST(AgentLoopback, TcpHandshakeStillInSynSentFinishesOnItsEpollEvent) {
   EXPECT_GT(r.rtt_us(), 900'000u);
   EXPECT_LT(r.rtt_us(), 3'000'000u);
   for (int fd : {accepted, filler, lfd}) ::close(fd);
+}
+
+TEST(AgentLoopback, ReusedTcpSocketsKeepTheSourceAddressAndTakeANewPortPerProbe) {
+  // Handshake-only probes hand their socket on (connect(AF_UNSPEC), then the next connect): each
+  // probe must still leave from the agent's address with a new source port (ECMP coverage), and
+  // every one must be an OK handshake.
+  FakeController ctl;
+  FakeCollector col;
+  Agent a(lab_config("reuse", "127.0.0.22", ctl.url(), col.url()));
+  a.start();
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in la{};
+  la.sin_family = AF_INET;
+  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&la), sizeof(la)), 0);
+  ASSERT_EQ(::listen(lfd, 64), 0);
+  socklen_t llen = sizeof(la);
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&la), &llen);
+  std::vector<sockaddr_in> peers;
+  std::atomic<bool> done{false};
+  std::thread acceptor([&] {
+    while (!done) {
+      sockaddr_in from{};
+      socklen_t flen = sizeof(from);
+      int fd = ::accept4(lfd, reinterpret_cast<sockaddr*>(&from), &flen, SOCK_NONBLOCK);
+      if (fd < 0) {
+        std::this_thread::sleep_for(5ms);
+        continue;
+      }
+      peers.push_back(from);
+      ::close(fd);
+    }
+  });
+  ::fcntl(lfd, F_SETFL, O_NONBLOCK);
+  ctl.set(pinglist("reuse",
+                   {entry("listener", "127.0.0.1", model::Protocol::kTcp, ntohs(la.sin_port), 0,
+                          50)},
+                   "0000000000000401"));
+  EXPECT_TRUE(eventually([&] {
+    return col.count([](const FakeCollector::Row& r) { return r.result.outcome() == v1::OK; }) >=
+           20;
+  }));
+  a.stop();
+  done = true;
+  acceptor.join();
+  ::close(lfd);
+  EXPECT_EQ(col.count([](const FakeCollector::Row& r) { return r.result.outcome() != v1::OK; }),
+            0u);
+  ASSERT_GE(peers.size(), 20u);
+  std::set<uint16_t> ports;
+  for (const auto& p : peers) {
+    EXPECT_EQ(ntohl(p.sin_addr.s_addr), 0x7f000016u) << "from the agent's address 127.0.0.22";
+    ports.insert(ntohs(p.sin_port));
+  }
+  EXPECT_GE(ports.size() + 1, peers.size()) << "a new source port per probe";
 }
 
 TEST(AgentLoopback, ControllerDownStopsProbingAfterThreeFailedPullsAndResumes) {

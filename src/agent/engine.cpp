@@ -168,7 +168,8 @@ constexpr int kMaxBatchesPerPoll = 16;  // per socket and wake-up: the loop serv
 constexpr unsigned kSendBatch = 64;
 constexpr std::size_t kSendBatchBytes = 256 * 1024;
 constexpr std::size_t kHeadBytes = 128;
-constexpr uint32_t kTxRing = 4096;  // TX timestamp keys awaited per socket (a power of two)
+constexpr uint32_t kTxRing = 4096;
+constexpr std::size_t kTcpSpare = 64;  // disconnected TCP sockets kept for reuse, per family  // TX timestamp keys awaited per socket (a power of two)
 constexpr std::size_t kControlBytes = 256;
 
 /// Answered sequence numbers, remembered for a while to recognise duplicates.
@@ -214,6 +215,7 @@ struct Engine::Impl {
     const ProbeTask* task = nullptr;  // null once a new pinglist dropped the task
     Target entry;
     int fd = -1;  // TCP/HTTP only
+    bool in_epoll = false;  // fd added to epoll (else a handshake-only probe polled at wake-ups)
     Phase phase = Phase::kConnecting;
     int64_t start_mono_ns = 0;
     int64_t deadline_ns = 0;
@@ -313,6 +315,13 @@ struct Engine::Impl {
   std::array<std::unordered_map<uint16_t, uint32_t>, 2> icmp_inflight;
   std::array<RecentSeqs, 2> icmp_recent;
 
+  /// Disconnected TCP sockets of finished handshake-only probes, per family, ready for the next
+  /// connect (see reuse_or_close()); `dscp` is the class they carry.
+  struct SpareSocket {
+    int fd;
+    uint8_t dscp;
+  };
+  std::array<std::vector<SpareSocket>, 2> tcp_spare;
   /// Handshake-only TCP probes waiting for their first look (index, gen); see poll_connects().
   std::vector<std::pair<uint32_t, uint32_t>> connecting, connecting_scratch;
   std::vector<ProbeResult> results;
@@ -367,6 +376,10 @@ struct Engine::Impl {
     for (int& fd : echo_fds) close_fd(fd);
     for (auto& s : udp) close_fd(s.fd);
     for (auto& s : icmp) close_fd(s.fd);
+    for (auto& spare : tcp_spare) {
+      for (auto& sp : spare) close_fd(sp.fd);
+      spare.clear();
+    }
     close_fd(epfd);
     close_fd(wakefd);
   }
@@ -740,6 +753,7 @@ struct Engine::Impl {
     p.entry.payload_bytes = e.payload_bytes;
     p.entry.dscp = e.dscp;
     p.fd = -1;
+    p.in_epoll = false;
     p.phase = Phase::kConnecting;
     p.connected_ns = p.exchange_start_ns = p.first_byte_ns = 0;
     p.tx_real_ns = p.tx_kernel_ns = 0;
@@ -779,8 +793,7 @@ struct Engine::Impl {
     if (!p.active) return;
     p.active = false;
     if (p.fd >= 0) {
-      // close() also takes the socket out of epoll (never dup'ed, so this is its last reference).
-      ::close(p.fd);  // SO_LINGER 0: RST, no TIME_WAIT (see docs/AGENT.md)
+      reuse_or_close(p, outcome);
       p.fd = -1;
     }
     if (p.has_tskey || p.on_dgram_socket) {
@@ -808,6 +821,29 @@ struct Engine::Impl {
     --inflight;
   }
 
+  /// Ends a probe's TCP connection. A handshake-only probe that connected and was never in epoll
+  /// keeps its socket: connect(AF_UNSPEC) resets the connection (RST, as the abortive close
+  /// would) and the kernel clears its state (RTT estimate, retransmission counters, port: the
+  /// next connect picks a new source port), so the next such probe skips socket(), its options
+  /// and bind(). The reset leaves ECONNRESET pending, read here so no later probe sees it.
+  void reuse_or_close(Probe& p, Outcome outcome) {
+    auto& spare = tcp_spare[p.family];
+    if (!p.in_epoll && p.entry.protocol == model::Protocol::kTcp && p.entry.payload_bytes == 0 &&
+        (outcome == Outcome::kOk || outcome == Outcome::kDrop) && spare.size() < kTcpSpare) {
+      sockaddr unspec{};
+      unspec.sa_family = AF_UNSPEC;
+      if (::connect(p.fd, &unspec, sizeof(unspec)) == 0) {
+        int err = 0;
+        socklen_t elen = sizeof(err);
+        getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+        spare.push_back({p.fd, p.entry.dscp});
+        return;
+      }
+    }
+    // close() also takes the socket out of epoll (never dup'ed, so this is its last reference).
+    ::close(p.fd);  // SO_LINGER 0: RST, no TIME_WAIT (see docs/AGENT.md)
+  }
+
   void expire(int64_t now_ns) {
     while (!deadlines.empty() && deadlines.top().at_ns <= now_ns) {
       Deadline d = deadlines.top();
@@ -823,6 +859,19 @@ struct Engine::Impl {
   void start_stream(uint32_t index) {
     Probe& p = probes[index];
     bool v6 = p.family == 1;
+    bool handshake_only = p.entry.protocol == model::Protocol::kTcp && p.entry.payload_bytes == 0;
+    auto& spare = tcp_spare[p.family];
+    if (handshake_only && !spare.empty()) {
+      SpareSocket sp = spare.back();
+      spare.pop_back();
+      if (sp.dscp != p.entry.dscp) {
+        int tos = p.entry.dscp << 2;
+        set_int(sp.fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS, tos);
+      }
+      p.fd = sp.fd;
+      connect_stream(index, true);
+      return;
+    }
     int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       metrics.limit_hit(Limit::kSockets, 1, fmt::format("socket(): {}", std::strerror(errno)));
@@ -834,7 +883,6 @@ struct Engine::Impl {
     // thousands of probes per second never exhaust 4-tuples or tw buckets.
     linger lg{1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    bool handshake_only = p.entry.protocol == model::Protocol::kTcp && p.entry.payload_bytes == 0;
     if (!handshake_only) set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     set_tos(fd, v6, p.entry.dscp);
     if (source[p.family]) {
@@ -843,6 +891,13 @@ struct Engine::Impl {
       socklen_t len = to_sockaddr(*source[p.family], 0, &ss);
       ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
     }
+    connect_stream(index, handshake_only);
+  }
+
+  /// Starts the non-blocking connect of a probe's socket (new, or a spare one).
+  void connect_stream(uint32_t index, bool handshake_only) {
+    Probe& p = probes[index];
+    int fd = p.fd;
     sockaddr_storage ss;
     socklen_t len = to_sockaddr(p.entry.address, p.entry.port, &ss);
     p.start_mono_ns = mono_ns();
@@ -863,6 +918,7 @@ struct Engine::Impl {
       return;
     }
     add_fd(fd, EPOLLOUT, make_data(kTagProbe, p.gen, index));
+    p.in_epoll = true;
   }
 
   /// Handshake-only TCP probes started at an earlier wake-up: finished when their handshake is
@@ -878,6 +934,7 @@ struct Engine::Impl {
       if (getsockopt(p.fd, IPPROTO_TCP, TCP_INFO, &info, &ilen) == 0 &&
           info.tcpi_state == TCP_SYN_SENT) {
         add_fd(p.fd, EPOLLOUT, make_data(kTagProbe, p.gen, index));
+        p.in_epoll = true;
         continue;
       }
       on_connected(index, now_ns, ilen >= sizeof(info) ? &info : nullptr);
