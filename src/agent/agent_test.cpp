@@ -3,8 +3,8 @@
 // written here with http::Server + http::Router so these tests do not depend on the real ones.
 #include "agent/agent.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -492,12 +492,12 @@ TEST(AgentLoopback, TcpHandshakeStillInSynSentFinishesOnItsEpollEvent) {
   int filler = ::socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_EQ(::connect(filler, reinterpret_cast<sockaddr*>(&la), sizeof(la)), 0);  // queue full
   ctl.set(pinglist("synsent",
-                   {entry("slow", "127.0.0.1", model::Protocol::kTcp, ntohs(la.sin_port), 0,
-                          2500)},
+                   {entry("slow", "127.0.0.1", model::Protocol::kTcp, ntohs(la.sin_port), 0, 2500)},
                    "0000000000000301"));
   // Wait until the first probe's SYN has been sent and dropped (its phase puts it within 2.5 s),
   // then free the queue; the second probe starts 2.5 s after the first.
-  EXPECT_TRUE(eventually([&] { return metric_sum(a, "pingmesh_agent_inflight_probes ") >= 1; }, 5s));
+  EXPECT_TRUE(
+      eventually([&] { return metric_sum(a, "pingmesh_agent_inflight_probes ") >= 1; }, 5s));
   std::this_thread::sleep_for(300ms);
   int accepted = ::accept(lfd, nullptr, nullptr);
   EXPECT_GE(accepted, 0);
@@ -544,10 +544,9 @@ TEST(AgentLoopback, ReusedTcpSocketsKeepTheSourceAddressAndTakeANewPortPerProbe)
     }
   });
   ::fcntl(lfd, F_SETFL, O_NONBLOCK);
-  ctl.set(pinglist("reuse",
-                   {entry("listener", "127.0.0.1", model::Protocol::kTcp, ntohs(la.sin_port), 0,
-                          50)},
-                   "0000000000000401"));
+  ctl.set(pinglist(
+      "reuse", {entry("listener", "127.0.0.1", model::Protocol::kTcp, ntohs(la.sin_port), 0, 50)},
+      "0000000000000401"));
   EXPECT_TRUE(eventually([&] {
     return col.count([](const FakeCollector::Row& r) { return r.result.outcome() == v1::OK; }) >=
            20;

@@ -168,8 +168,8 @@ constexpr int kMaxBatchesPerPoll = 16;  // per socket and wake-up: the loop serv
 constexpr unsigned kSendBatch = 64;
 constexpr std::size_t kSendBatchBytes = 256 * 1024;
 constexpr std::size_t kHeadBytes = 128;
-constexpr uint32_t kTxRing = 4096;
-constexpr std::size_t kTcpSpare = 64;  // disconnected TCP sockets kept for reuse, per family  // TX timestamp keys awaited per socket (a power of two)
+constexpr uint32_t kTxRing = 4096;     // TX timestamp keys awaited per socket (a power of two)
+constexpr std::size_t kTcpSpare = 64;  // disconnected TCP sockets kept for reuse, per family
 constexpr std::size_t kControlBytes = 256;
 
 /// Answered sequence numbers, remembered for a while to recognise duplicates.
@@ -273,7 +273,7 @@ struct Engine::Impl {
       uint32_t gen = 0;
       bool used = false;
     };
-    std::vector<TxSlot> tx_ring;  // kTxRing slots once the socket has sent
+    std::vector<TxSlot> tx_ring;     // kTxRing slots once the socket has sent
     std::vector<OutMsg> out;         // probes of this slot not sent yet (one sendmmsg per slot)
     std::vector<uint8_t> out_bytes;  // their datagrams, back to back
   };
@@ -970,8 +970,7 @@ struct Engine::Impl {
     }
     uint32_t elapsed_us = to_us(now - p.start_mono_ns);
     // Connected (the peer may have closed already): no error to read, one system call less.
-    if (!have_info ||
-        (info.tcpi_state != TCP_ESTABLISHED && info.tcpi_state != TCP_CLOSE_WAIT)) {
+    if (!have_info || (info.tcpi_state != TCP_ESTABLISHED && info.tcpi_state != TCP_CLOSE_WAIT)) {
       int err = 0;
       socklen_t elen = sizeof(err);
       getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &elen);
