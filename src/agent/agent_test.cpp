@@ -503,7 +503,8 @@ TEST(AgentLoopback, TcpHandshakeStillInSynSentFinishesOnItsEpollEvent) {
   EXPECT_GE(accepted, 0);
   ASSERT_TRUE(eventually([&] { return col.rows().size() >= 1; }, 6s)) << "no result";
   a.stop();
-  const v1::Result& r = col.rows().front().result;
+  auto rows = col.rows();  // a copy: keep it alive while `r` refers into it
+  const v1::Result& r = rows.front().result;
   EXPECT_EQ(r.outcome(), v1::DROP) << "connected after a SYN retransmission";
   EXPECT_GE(r.retransmits(), 1u);
   EXPECT_GT(r.rtt_us(), 900'000u);
