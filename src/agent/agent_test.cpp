@@ -268,6 +268,23 @@ uint16_t closed_port() {
   return ntohs(a.sin_port);
 }
 
+/// A TCP listener on 127.0.0.1 (a free port, written to `addr`) with the given backlog; -1 when
+/// it cannot be opened.
+int listen_loopback(int backlog, sockaddr_in* addr) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(*addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 bool can_open(int family, int type, int protocol) {
   int fd = ::socket(family, type, protocol);
   if (fd < 0) return false;
@@ -480,15 +497,9 @@ TEST(AgentLoopback, TcpHandshakeStillInSynSentFinishesOnItsEpollEvent) {
   c.probe_timeout_ms = 4000;
   Agent a(c);
   a.start();
-  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(lfd, 0);
   sockaddr_in la{};
-  la.sin_family = AF_INET;
-  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&la), sizeof(la)), 0);
-  ASSERT_EQ(::listen(lfd, 0), 0);
-  socklen_t llen = sizeof(la);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&la), &llen);
+  int lfd = listen_loopback(0, &la);
+  ASSERT_GE(lfd, 0);
   int filler = ::socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_EQ(::connect(filler, reinterpret_cast<sockaddr*>(&la), sizeof(la)), 0);  // queue full
   ctl.set(pinglist("synsent",
@@ -520,15 +531,9 @@ TEST(AgentLoopback, ReusedTcpSocketsKeepTheSourceAddressAndTakeANewPortPerProbe)
   FakeCollector col;
   Agent a(lab_config("reuse", "127.0.0.22", ctl.url(), col.url()));
   a.start();
-  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(lfd, 0);
   sockaddr_in la{};
-  la.sin_family = AF_INET;
-  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&la), sizeof(la)), 0);
-  ASSERT_EQ(::listen(lfd, 64), 0);
-  socklen_t llen = sizeof(la);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&la), &llen);
+  int lfd = listen_loopback(64, &la);
+  ASSERT_GE(lfd, 0);
   std::vector<sockaddr_in> peers;
   std::atomic<bool> done{false};
   std::thread acceptor([&] {
