@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One tool at a time on the compare.sh test bed (lib.sh): 1,000 ICMP targets x 1 probe/s, by
-# `pingmesh agent` or `fping -l`; after a 6 s warm-up, SECS s of either `perf record -g`
+# One tool at a time on the compare.sh test bed (lib.sh): 1,000 ICMP or TCP targets x 1 probe/s
+# (TCP answered by a responder agent in the target namespace), by `pingmesh agent` or `fping -l`; after a 6 s warm-up, SECS s of either `perf record -g`
 # (MODE=perf), `strace -c -f` (MODE=strace) or nothing (MODE=cpu), then CPU per probe from the
 # tick counters (utime + stime) and from the exact scheduler runtime (/proc/PID/task/*/schedstat).
 # Keeps its run directory (perf.data, strace.txt) under /tmp/pmb-profile.*.
@@ -8,8 +8,6 @@
 # Usage: sudo bench/agent/profile.sh BINARY pingmesh-icmp|pingmesh-tcp|fping perf|strace|cpu [SECS=10]
 # Env:   AGENT_ARGS="--slot-ms 5"  extra flags for the probing agent
 # Bounded: holds the agent bench lock; the tool runs 6 + SECS s; both namespaces deleted on exit.
-# Profiling bed: namespaces up, stub server + responder; then runs TOOL for SECS with perf/strace.
-# Usage: bed.sh BIN TOOL(pingmesh-icmp|fping) MODE(perf|strace|cpu) SECS
 set -euo pipefail
 if [[ -z ${PMB_LOCKED:-} ]]; then exec env PMB_LOCKED=1 timeout 300 flock -w 300 /tmp/pingmesh-agentbench.lock "$0" "$@"; fi
 here=$(cd "$(dirname "$0")" && pwd)
