@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One tool at a time on the compare.sh test bed (lib.sh): 1,000 ICMP or TCP targets x 1 probe/s
-# (TCP answered by a responder agent in the target namespace), by `pingmesh agent` or `fping -l`; after a 6 s warm-up, SECS s of either `perf record -g`
-# (MODE=perf), `strace -c -f` (MODE=strace) or nothing (MODE=cpu), then CPU per probe from the
+# (TCP answered by a responder agent in the target namespace), by `pingmesh agent` or
+# `fping -l`; after a 6 s warm-up, SECS s of either `perf record -g` (MODE=perf), `strace -c -f` (MODE=strace) or nothing (MODE=cpu), then CPU per probe from the
 # tick counters (utime + stime) and from the exact scheduler runtime (/proc/PID/task/*/schedstat).
 # Keeps its run directory (perf.data, strace.txt) under /tmp/pmb-profile.*.
 #
