@@ -145,7 +145,7 @@ Agent::Agent(AgentConfig config) {
   check(c.probe_timeout_ms > 0, "--probe-timeout-ms: must be > 0");
   check(c.trace_max_rate > 0 && c.trace_max_rate <= 10000,
         "--trace-max-rate: must be in (0, 10000]");
-  check(c.slot_ms >= 1 && c.slot_ms <= 50, "--slot-ms: must be 1..50");
+  check(c.slot_ms >= 1 && c.slot_ms <= 100, "--slot-ms: must be 1..100");
   impl_ = std::make_unique<Impl>(std::move(config));
 }
 

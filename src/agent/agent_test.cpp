@@ -572,6 +572,50 @@ TEST(AgentLoopback, ReusedTcpSocketsKeepTheSourceAddressAndTakeANewPortPerProbe)
   EXPECT_GE(ports.size() + 1, peers.size()) << "a new source port per probe";
 }
 
+TEST(AgentLoopback, AnswersLostToAFullProbeSocketAreCountedAsALimit) {
+  // Answers wait in the UDP probe socket until the next slot. Here the "target" answers the
+  // first probe with far more datagrams than the socket's receive buffer holds (at most a few
+  // MB: net.core.rmem_max, doubled), so the kernel drops the excess before the agent's next
+  // read. Those losses must show as limit_hits_total{limit="socket_buffer"}, not pass silently.
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in la{};
+  la.sin_family = AF_INET;
+  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(la);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&la), len), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&la), &len), 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  FakeController ctl;
+  FakeCollector col;
+  AgentConfig c = lab_config("flooded", "127.0.0.23", ctl.url(), col.url());
+  Agent a(c);
+  a.start();
+  ctl.set(pinglist("flooded",
+                   {entry("flood", "127.0.0.1", model::Protocol::kUdp, ntohs(la.sin_port), 0, 1000)},
+                   "0000000000000501"));
+  sockaddr_in from{};
+  socklen_t flen = sizeof(from);
+  char probe[2048];
+  ASSERT_GT(::recvfrom(fd, probe, sizeof(probe), 0, reinterpret_cast<sockaddr*>(&from), &flen), 0)
+      << "no probe arrived";
+  std::vector<char> junk(1400, 'x');
+  int sent = 0;
+  for (int i = 0; i < 20000; ++i) {
+    sent += ::sendto(fd, junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&from), flen) > 0;
+  }
+  EXPECT_GT(sent, 10000);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return metric_sum(a, "pingmesh_agent_limit_hits_total{limit=\"socket_buffer\"}") > 0;
+      },
+      5s))
+      << "the kernel's drops were not counted";
+  a.stop();
+  ::close(fd);
+}
+
 TEST(AgentLoopback, ControllerDownStopsProbingAfterThreeFailedPullsAndResumes) {
   FakeController ctl;
   FakeCollector col;

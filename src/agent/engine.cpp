@@ -19,6 +19,7 @@
 #include <linux/errqueue.h>
 #include <linux/icmp.h>
 #include <linux/net_tstamp.h>
+#include <linux/sock_diag.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,15 +36,15 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <random>
 #include <system_error>
 #include <thread>
-#include <unordered_map>
 
 #include "agent/outcome.hpp"
+#include "agent/seq_table.hpp"
 #include "agent/wire.hpp"
 
 namespace pingmesh::agent {
@@ -154,10 +155,15 @@ uint32_t read_syn_linear_timeouts() {
 constexpr std::size_t kMaxPayload = model::kMaxPayloadBytes;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxReadsPerWake = 256;
-constexpr std::size_t kRecentSeqs = 8192;
 /// Longest a datagram probe's answer waits in its socket before the loop reads it (when no slot
-/// woke the loop earlier); bounds the receive queue (10 ms of answers) and the result's latency.
+/// woke the loop earlier), rounded up to the next slot boundary: with the default 50 ms slot the
+/// answers of one slot are read at the next.
 constexpr int64_t kReplyPollNs = 10'000'000;
+/// Receive buffer asked for each UDP/ICMP probe socket. Answers and their TX stamps wait there
+/// until the next slot: at 1,000 probes/s and 50 ms about 50 of each (~100 KB), more after a
+/// burst the rate cap lets through. The kernel caps the request at net.core.rmem_max (Debian's
+/// default 208 KiB) and doubles it; an overflow is counted (Limit::kSocketBuffer).
+constexpr int kProbeRcvBuf = 1 << 20;
 /// Datagrams read per recvmmsg() call, and the bytes kept of each: our answers are recognised by
 /// their first bytes (IPv4 header <= 60 + ICMP echo header and token 16; UDP probe header 24),
 /// and MSG_TRUNC reports a UDP answer's full length.
@@ -172,26 +178,6 @@ constexpr uint32_t kTxRing = 4096;     // TX timestamp keys awaited per socket (
 constexpr std::size_t kTcpSpare = 64;  // disconnected TCP sockets kept for reuse, per family
 constexpr std::size_t kControlBytes = 256;
 
-/// Answered sequence numbers, remembered for a while to recognise duplicates.
-class RecentSeqs {
- public:
-  void add(uint32_t seq, uint64_t task) {
-    if (map_.emplace(seq, task).second) order_.push_back(seq);
-    while (order_.size() > kRecentSeqs) {
-      map_.erase(order_.front());
-      order_.pop_front();
-    }
-  }
-  /// The task that was answered with this sequence, or 0.
-  uint64_t find(uint32_t seq) const {
-    auto it = map_.find(seq);
-    return it == map_.end() ? 0 : it->second;
-  }
-
- private:
-  std::unordered_map<uint32_t, uint64_t> map_;
-  std::deque<uint32_t> order_;
-};
 
 }  // namespace
 
@@ -263,6 +249,7 @@ struct Engine::Impl {
     uint16_t icmp_id = 0;     // ICMP identifier we send / expect
     uint32_t tx_counter = 0;  // SOF_TIMESTAMPING_OPT_ID key of the next send
     std::size_t waiting = 0;  // probes sent on it and not finished: read it at wake-ups
+    uint32_t drops = 0;       // the kernel's count of datagrams dropped on receive, last read
     /// The probes waiting for a TX timestamp, by key: the kernel numbers the datagrams of a
     /// socket 0, 1, 2..., so key k sits at k % kTxRing (a ring, no hashing). A slot overwritten
     /// before its stamp was read (kTxRing sends between two reads) leaves that probe on its
@@ -309,10 +296,10 @@ struct Engine::Impl {
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines;
 
   uint32_t next_udp_seq = 1;
-  std::unordered_map<uint32_t, uint32_t> udp_inflight;  // seq -> probe index
+  SeqTable udp_inflight;  // seq -> probe index
   RecentSeqs udp_recent;
   std::array<uint16_t, 2> next_icmp_seq{1, 1};
-  std::array<std::unordered_map<uint16_t, uint32_t>, 2> icmp_inflight;
+  std::array<SeqTable, 2> icmp_inflight;
   std::array<RecentSeqs, 2> icmp_recent;
 
   /// Disconnected TCP sockets of finished handshake-only probes, per family, ready for the next
@@ -329,6 +316,7 @@ struct Engine::Impl {
   std::vector<uint8_t> scratch = std::vector<uint8_t>(kMaxPayload + 1024);
   std::vector<uint8_t> payload_pattern = std::vector<uint8_t>(kMaxPayload, 'p');
   int64_t next_sweep_ns = 0;
+  int64_t next_drop_check_ns = 0;
   uint32_t syn_linear_timeouts = 0;  // net.ipv4.tcp_syn_linear_timeouts of our namespace
   int64_t last_poll_ns = 0;  // last read of the datagram probe sockets
   bool have_pwait2 = true;   // epoll_pwait2 (Linux 5.11); else epoll_wait in milliseconds
@@ -493,6 +481,7 @@ struct Engine::Impl {
           }
         }
         enable_timestamps(fd);
+        set_int(fd, SOL_SOCKET, SO_RCVBUF, kProbeRcvBuf);
         if (f == 0) {
           set_int(fd, IPPROTO_IP, IP_RECVERR, 1);
         } else {
@@ -552,6 +541,7 @@ struct Engine::Impl {
       s.icmp_id = local_port(fd);
     }
     enable_timestamps(fd);
+    set_int(fd, SOL_SOCKET, SO_RCVBUF, kProbeRcvBuf);
     s.fd = fd;
     s.raw = raw;
   }
@@ -617,6 +607,10 @@ struct Engine::Impl {
     if (now >= next_sweep_ns || open_conns == 0) {
       if (open_conns > 0) sweep_idle(now);
       next_sweep_ns = now + 1000000000;
+    }
+    if (now >= next_drop_check_ns) {
+      check_socket_drops();
+      next_drop_check_ns = now + 1000000000;
     }
     flush();
   }
@@ -806,9 +800,9 @@ struct Engine::Impl {
       p.on_dgram_socket = false;
     }
     if (p.entry.protocol == model::Protocol::kUdp) {
-      udp_inflight.erase(p.result.seq);
+      udp_inflight.release(p.result.seq, index);
     } else if (p.entry.protocol == model::Protocol::kIcmp) {
-      icmp_inflight[p.family].erase(static_cast<uint16_t>(p.result.seq));
+      icmp_inflight[p.family].release(p.result.seq, index);
     }
     ProbeResult& r = p.result;
     r.outcome = outcome;
@@ -1072,6 +1066,21 @@ struct Engine::Impl {
 
   // ---- UDP ----
 
+  /// Gives probe `index` the first sequence `next()` hands out whose cell in `table` is not taken
+  /// by a probe still in flight. Only a table full of live
+  /// probes fails (the probe ends as ERROR, counted as an in-flight limit hit).
+  template <typename Next>
+  std::optional<uint32_t> claim_seq(SeqTable& table, uint32_t index, Next next) {
+    for (uint32_t tries = 0; tries <= table.max_cells(); ++tries) {
+      uint32_t seq = next();
+      if (table.claim(seq, index)) return seq;
+    }
+    metrics.limit_hit(Limit::kInflight, 1,
+                      "every sequence of a UDP or ICMP probe socket is taken by a probe in flight");
+    finish(index, Outcome::kError);
+    return std::nullopt;
+  }
+
   void start_udp(uint32_t index) {
     Probe& p = probes[index];
     DgramSocket& s = udp[p.family];
@@ -1079,14 +1088,14 @@ struct Engine::Impl {
       finish(index, Outcome::kError);
       return;
     }
-    uint32_t seq = next_udp_seq++;
-    while (udp_inflight.count(seq)) seq = next_udp_seq++;
+    std::optional<uint32_t> claimed = claim_seq(udp_inflight, index, [&] { return next_udp_seq++; });
+    if (!claimed) return;
+    uint32_t seq = *claimed;
     p.result.seq = seq;
     std::size_t size =
         std::clamp<std::size_t>(p.entry.payload_bytes, kUdpHeaderBytes, kMaxDatagramBytes);
     std::span<uint8_t> buf(scratch.data(), size);
     encode_udp_probe(buf, UdpType::kRequest, seq, token);
-    udp_inflight.emplace(seq, index);
     send_datagram(index, s, buf);
   }
 
@@ -1206,6 +1215,30 @@ struct Engine::Impl {
     }
   }
 
+  /// Counts the answers the kernel dropped because a UDP/ICMP probe socket's receive queue was
+  /// full (sk_drops, read with SO_MEMINFO at most once a second, when the loop is awake anyway):
+  /// each is a probe that times out although it was answered, so it is a limit hit, logged once
+  /// with the remedy.
+  void check_socket_drops() {
+    for (DgramSocket* s : {&udp[0], &udp[1], &icmp[0], &icmp[1]}) {
+      if (s->fd < 0) continue;
+      std::array<uint32_t, SK_MEMINFO_VARS> mem{};
+      socklen_t len = sizeof(mem);
+      if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem.data(), &len) != 0 ||
+          len < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t)) {
+        continue;
+      }
+      uint32_t drops = mem[SK_MEMINFO_DROPS];
+      if (drops == s->drops) continue;
+      metrics.limit_hit(
+          Limit::kSocketBuffer, static_cast<double>(drops - s->drops),
+          fmt::format("{} answers dropped by a full UDP/ICMP probe socket (answers wait there until "
+                      "the next slot); raise net.core.rmem_max, or lower --slot-ms or --max-rate",
+                      drops - s->drops));
+      s->drops = drops;
+    }
+  }
+
   /// Drains a probe socket's error queue: TX timestamps, and ICMP errors for UDP probes.
   void drain_errqueue(DgramSocket& s, bool is_udp) {
     for (int round = 0; round < kMaxBatchesPerPoll; ++round) {
@@ -1250,9 +1283,9 @@ struct Engine::Impl {
       if (!decode_udp_probe({batch->data[i].data(), len}, &type, &seq, &tok) || tok != token) {
         return;
       }
-      auto it = udp_inflight.find(seq);
-      if (it == udp_inflight.end()) return;
-      finish(it->second, ee->ee_errno == ECONNREFUSED ? Outcome::kRefused : Outcome::kError);
+      uint32_t index = udp_inflight.find(seq);
+      if (index == SeqTable::kNone) return;
+      finish(index, ee->ee_errno == ECONNREFUSED ? Outcome::kRefused : Outcome::kError);
     }
   }
 
@@ -1327,8 +1360,8 @@ struct Engine::Impl {
       metrics.stray_replies.inc();
       return;
     }
-    auto it = udp_inflight.find(seq);
-    if (it == udp_inflight.end()) {
+    uint32_t index = udp_inflight.find(seq);
+    if (index == SeqTable::kNone) {
       if (uint64_t task = udp_recent.find(seq)) {
         note_duplicate(task);
       } else {
@@ -1336,7 +1369,6 @@ struct Engine::Impl {
       }
       return;
     }
-    uint32_t index = it->second;
     Probe& p = probes[index];
     if (!same_address(batch->from[i], p.entry.address)) {
       metrics.stray_replies.inc();
@@ -1358,16 +1390,14 @@ struct Engine::Impl {
       finish(index, Outcome::kError);
       return;
     }
-    auto& inflight_map = icmp_inflight[p.family];
-    uint16_t seq = next_icmp_seq[p.family]++;
-    for (int guard = 0; inflight_map.count(seq) && guard < 65536; ++guard) {
-      seq = next_icmp_seq[p.family]++;
-    }
+    std::optional<uint32_t> claimed = claim_seq(
+        icmp_inflight[p.family], index, [&] { return uint32_t{next_icmp_seq[p.family]++}; });
+    if (!claimed) return;
+    auto seq = static_cast<uint16_t>(*claimed);
     p.result.seq = seq;
     std::size_t size = std::clamp<std::size_t>(p.entry.payload_bytes, 16, kMaxDatagramBytes);
     std::span<uint8_t> buf(scratch.data(), size);
     encode_icmp_echo(buf, p.family == 1, s.icmp_id, seq, token);
-    inflight_map.emplace(seq, index);
     send_datagram(index, s, buf);
   }
 
@@ -1392,9 +1422,8 @@ struct Engine::Impl {
         tok != token || (s.raw && id != s.icmp_id)) {
       return;  // a raw socket sees every echo reply of the host
     }
-    auto& inflight_map = icmp_inflight[family];
-    auto it = inflight_map.find(seq);
-    if (it == inflight_map.end()) {
+    uint32_t index = icmp_inflight[family].find(seq);
+    if (index == SeqTable::kNone) {
       if (uint64_t task = icmp_recent[family].find(seq)) {
         note_duplicate(task);
       } else {
@@ -1402,7 +1431,6 @@ struct Engine::Impl {
       }
       return;
     }
-    uint32_t index = it->second;
     Probe& p = probes[index];
     if (!same_address(batch->from[i], p.entry.address)) {
       metrics.stray_replies.inc();

@@ -20,6 +20,8 @@ const char* to_string(Limit l) {
       return "buffer_full";
     case Limit::kSockets:
       return "sockets";
+    case Limit::kSocketBuffer:
+      return "socket_buffer";
     case Limit::kCount:
       break;
   }

@@ -22,11 +22,12 @@ enum class Limit : uint8_t {
   kResponderConnections,  ///< the TCP responder refused a connection over its cap
   kBufferFull,            ///< the result buffer dropped its oldest results
   kSockets,               ///< a probe socket could not be opened (fd limit, ports)
+  kSocketBuffer,          ///< a UDP/ICMP probe socket's receive queue overflowed (answers lost)
   kCount
 };
 
 /// "rate", "inflight", "min_interval", "payload", "responder_connections", "buffer_full",
-/// "sockets".
+/// "sockets", "socket_buffer".
 const char* to_string(Limit l);
 
 class AgentMetrics {

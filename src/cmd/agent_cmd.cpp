@@ -102,7 +102,7 @@ void add_agent_command(CLI::App& app, std::function<int()>* run) {
                   "Per-probe timeout; the default leaves room for two SYN retransmissions")
       ->capture_default_str();
   sub->add_option("--slot-ms", c.slot_ms,
-                  "Timer slot: probes due in one slot fire on one wake-up (1..50)")
+                  "Timer slot: probes due in one slot fire on one wake-up (1..100)")
       ->capture_default_str();
   sub->add_option("--buffer-results", c.buffer_results,
                   "Results held for upload; when full the oldest are dropped and counted")
