@@ -592,9 +592,9 @@ TEST(AgentLoopback, AnswersLostToAFullProbeSocketAreCountedAsALimit) {
   AgentConfig c = lab_config("flooded", "127.0.0.23", ctl.url(), col.url());
   Agent a(c);
   a.start();
-  ctl.set(pinglist("flooded",
-                   {entry("flood", "127.0.0.1", model::Protocol::kUdp, ntohs(la.sin_port), 0, 1000)},
-                   "0000000000000501"));
+  ctl.set(pinglist(
+      "flooded", {entry("flood", "127.0.0.1", model::Protocol::kUdp, ntohs(la.sin_port), 0, 1000)},
+      "0000000000000501"));
   sockaddr_in from{};
   socklen_t flen = sizeof(from);
   char probe[2048];
@@ -607,9 +607,7 @@ TEST(AgentLoopback, AnswersLostToAFullProbeSocketAreCountedAsALimit) {
   }
   EXPECT_GT(sent, 10000);
   EXPECT_TRUE(eventually(
-      [&] {
-        return metric_sum(a, "pingmesh_agent_limit_hits_total{limit=\"socket_buffer\"}") > 0;
-      },
+      [&] { return metric_sum(a, "pingmesh_agent_limit_hits_total{limit=\"socket_buffer\"}") > 0; },
       5s))
       << "the kernel's drops were not counted";
   a.stop();

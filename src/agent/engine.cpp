@@ -178,7 +178,6 @@ constexpr uint32_t kTxRing = 4096;     // TX timestamp keys awaited per socket (
 constexpr std::size_t kTcpSpare = 64;  // disconnected TCP sockets kept for reuse, per family
 constexpr std::size_t kControlBytes = 256;
 
-
 }  // namespace
 
 struct Engine::Impl {
@@ -1088,7 +1087,8 @@ struct Engine::Impl {
       finish(index, Outcome::kError);
       return;
     }
-    std::optional<uint32_t> claimed = claim_seq(udp_inflight, index, [&] { return next_udp_seq++; });
+    std::optional<uint32_t> claimed =
+        claim_seq(udp_inflight, index, [&] { return next_udp_seq++; });
     if (!claimed) return;
     uint32_t seq = *claimed;
     p.result.seq = seq;
@@ -1232,9 +1232,10 @@ struct Engine::Impl {
       if (drops == s->drops) continue;
       metrics.limit_hit(
           Limit::kSocketBuffer, static_cast<double>(drops - s->drops),
-          fmt::format("{} answers dropped by a full UDP/ICMP probe socket (answers wait there until "
-                      "the next slot); raise net.core.rmem_max, or lower --slot-ms or --max-rate",
-                      drops - s->drops));
+          fmt::format(
+              "{} answers dropped by a full UDP/ICMP probe socket (answers wait there until "
+              "the next slot); raise net.core.rmem_max, or lower --slot-ms or --max-rate",
+              drops - s->drops));
       s->drops = drops;
     }
   }

@@ -22,7 +22,8 @@ class SeqTable {
   /// `max_cells`: a power of two; 65536 for 16-bit (ICMP) sequences, whose wrap must not change
   /// the cell.
   explicit SeqTable(std::size_t max_cells = 65536, std::size_t initial_cells = 256)
-      : max_cells_(max_cells), initial_cells_(initial_cells < max_cells ? initial_cells : max_cells) {}
+      : max_cells_(max_cells),
+        initial_cells_(initial_cells < max_cells ? initial_cells : max_cells) {}
 
   /// Records `value` (a probe slot, not kNone) for `seq`. False when the cell is taken by another
   /// live sequence and the table cannot grow: the caller takes the next sequence.

@@ -23,7 +23,7 @@ TEST(SeqTable, FindsWhatWasClaimedAndForgetsWhatWasReleased) {
 TEST(SeqTable, ASequenceInTheSameCellIsRefusedNotMistaken) {
   SeqTable t(/*max_cells=*/16, /*initial_cells=*/16);
   ASSERT_TRUE(t.claim(5, 1));
-  EXPECT_FALSE(t.claim(5 + 16, 2));           // the cell is live: the caller moves on
+  EXPECT_FALSE(t.claim(5 + 16, 2));            // the cell is live: the caller moves on
   EXPECT_EQ(t.find(5 + 16), SeqTable::kNone);  // not mistaken for sequence 5's probe
   EXPECT_EQ(t.find(5), 1u);
 }
