@@ -156,12 +156,12 @@ constexpr std::size_t kMaxPayload = model::kMaxPayloadBytes;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxReadsPerWake = 256;
 /// Longest a datagram probe's answer waits in its socket before the loop reads it (when no slot
-/// woke the loop earlier), rounded up to the next slot boundary: with the default 50 ms slot the
+/// woke the loop earlier), rounded up to the next slot boundary: with slots of 10 ms or more the
 /// answers of one slot are read at the next.
 constexpr int64_t kReplyPollNs = 10'000'000;
 /// Receive buffer asked for each UDP/ICMP probe socket. Answers and their TX stamps wait there
-/// until the next slot: at 1,000 probes/s and 50 ms about 50 of each (~100 KB), more after a
-/// burst the rate cap lets through. The kernel caps the request at net.core.rmem_max (Debian's
+/// until the next slot: at 1,000 probes/s about 10 of each per 10 ms slot (50 with
+/// --slot-ms 50, ~100 KB), more after a burst the rate cap lets through. The kernel caps the request at net.core.rmem_max (Debian's
 /// default 208 KiB) and doubles it; an overflow is counted (Limit::kSocketBuffer).
 constexpr int kProbeRcvBuf = 1 << 20;
 /// Datagrams read per recvmmsg() call, and the bytes kept of each: our answers are recognised by
@@ -1071,8 +1071,8 @@ struct Engine::Impl {
   // ---- UDP ----
 
   /// Gives probe `index` the first sequence `next()` hands out whose cell in `table` is not taken
-  /// by a probe still in flight. Only a table full of live
-  /// probes fails (the probe ends as ERROR, counted as an in-flight limit hit).
+  /// by a probe still in flight. Only a table full of live probes fails (the probe ends as
+  /// ERROR, counted as an in-flight limit hit).
   template <typename Next>
   std::optional<uint32_t> claim_seq(SeqTable& table, uint32_t index, Next next) {
     for (uint32_t tries = 0; tries <= table.max_cells(); ++tries) {
