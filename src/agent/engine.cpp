@@ -161,8 +161,9 @@ constexpr int kMaxReadsPerWake = 256;
 constexpr int64_t kReplyPollNs = 10'000'000;
 /// Receive buffer asked for each UDP/ICMP probe socket. Answers and their TX stamps wait there
 /// until the next slot: at 1,000 probes/s about 10 of each per 10 ms slot (50 with
-/// --slot-ms 50, ~100 KB), more after a burst the rate cap lets through. The kernel caps the request at net.core.rmem_max (Debian's
-/// default 208 KiB) and doubles it; an overflow is counted (Limit::kSocketBuffer).
+/// --slot-ms 50, ~100 KB), more after a burst the rate cap lets through. The kernel caps the
+/// request at net.core.rmem_max (Debian's default 208 KiB) and doubles it; an overflow is counted
+/// (Limit::kSocketBuffer).
 constexpr int kProbeRcvBuf = 1 << 20;
 /// Datagrams read per recvmmsg() call, and the bytes kept of each: our answers are recognised by
 /// their first bytes (IPv4 header <= 60 + ICMP echo header and token 16; UDP probe header 24),
