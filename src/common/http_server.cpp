@@ -320,7 +320,10 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   void touch() { last_activity_ms_.store(steady_ms(), std::memory_order_relaxed); }
 
   Server::Impl* srv_;
-  std::atomic<int64_t> last_activity_ms_{0};
+  // Now, not 0: the session is in `sessions` from its constructor on, and an idle sweep on
+  // another I/O thread must not take a connection that has not started its first read yet for
+  // one idle since the clock's epoch (it was closed without an answer).
+  std::atomic<int64_t> last_activity_ms_{steady_ms()};
 };
 
 namespace {
