@@ -44,7 +44,9 @@
 #include <thread>
 
 #include "agent/outcome.hpp"
+#include "agent/responder.hpp"
 #include "agent/seq_table.hpp"
+#include "agent/sockets.hpp"
 #include "agent/wire.hpp"
 
 namespace pingmesh::agent {
@@ -53,9 +55,6 @@ namespace {
 
 enum Tag : uint64_t {
   kTagWake = 1,
-  kTagListen,
-  kTagConn,
-  kTagEcho,
   kTagProbe,
 };
 
@@ -66,13 +65,10 @@ Tag data_tag(uint64_t d) { return static_cast<Tag>(d >> 56); }
 uint32_t data_gen(uint64_t d) { return static_cast<uint32_t>(d >> 32) & 0xffffff; }
 uint32_t data_index(uint64_t d) { return static_cast<uint32_t>(d); }
 
-int64_t clock_ns(clockid_t id) {
-  timespec ts{};
-  clock_gettime(id, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-int64_t mono_ns() { return clock_ns(CLOCK_MONOTONIC); }
-int64_t real_ns() { return clock_ns(CLOCK_REALTIME); }
+using sock::mono_ns;
+using sock::set_int;
+using sock::to_sockaddr;
+int64_t real_ns() { return sock::clock_ns(CLOCK_REALTIME); }
 int64_t ts_ns(const timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
@@ -81,22 +77,6 @@ uint32_t to_us(int64_t ns) {
   if (ns <= 0) return 0;
   int64_t us = (ns + 500) / 1000;
   return us > 0xffffffffLL ? 0xffffffffu : static_cast<uint32_t>(us);
-}
-
-socklen_t to_sockaddr(const net::IpAddress& a, uint16_t port, sockaddr_storage* ss) {
-  std::memset(ss, 0, sizeof(*ss));
-  if (a.is_v4()) {
-    auto* s = reinterpret_cast<sockaddr_in*>(ss);
-    s->sin_family = AF_INET;
-    s->sin_port = htons(port);
-    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* s = reinterpret_cast<sockaddr_in6*>(ss);
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons(port);
-  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
-  return sizeof(sockaddr_in6);
 }
 
 bool same_address(const sockaddr_storage& ss, const net::IpAddress& a) {
@@ -109,8 +89,6 @@ bool same_address(const sockaddr_storage& ss, const net::IpAddress& a) {
   }
   return false;
 }
-
-void set_int(int fd, int level, int opt, int v) { setsockopt(fd, level, opt, &v, sizeof(v)); }
 
 void set_tos(int fd, bool v6, uint8_t dscp) {
   if (dscp == 0) return;
@@ -222,15 +200,6 @@ struct Engine::Impl {
     ProbeResult result;
   };
 
-  struct Conn {
-    uint32_t gen = 0;
-    bool active = false;
-    int fd = -1;
-    int64_t last_active_ns = 0;
-    std::size_t total = 0;
-    std::string pending;
-  };
-
   /// A probe datagram queued for the slot's sendmmsg().
   struct OutMsg {
     uint32_t index = 0;
@@ -272,21 +241,16 @@ struct Engine::Impl {
 
   int epfd = -1;
   int wakefd = -1;
-  std::vector<int> listen_fds;
-  std::vector<int> echo_fds;
   std::array<DgramSocket, 2> udp;
   std::array<DgramSocket, 2> icmp;
   std::array<std::optional<net::IpAddress>, 2> source;
-  uint16_t bound_tcp_port = 0;
-  uint16_t bound_udp_port = 0;
+  /// The TCP and UDP echo responders, on their own thread (null when disabled).
+  std::unique_ptr<Responder> responder;
   uint64_t token = 0;
 
   std::vector<Probe> probes;
   std::vector<uint32_t> free_probes;
   std::size_t inflight = 0;
-  std::vector<Conn> conns;
-  std::vector<uint32_t> free_conns;
-  std::size_t open_conns = 0;
   struct Deadline {
     int64_t at_ns;
     uint32_t index;
@@ -311,11 +275,12 @@ struct Engine::Impl {
   std::array<std::vector<SpareSocket>, 2> tcp_spare;
   /// Handshake-only TCP probes waiting for their first look (index, gen); see poll_connects().
   std::vector<std::pair<uint32_t, uint32_t>> connecting, connecting_scratch;
+  /// TCP and HTTP probes of this slot, connected after its datagrams are sent (see fire()).
+  std::vector<std::pair<uint32_t, uint32_t>> streams_due;
   std::vector<ProbeResult> results;
   std::vector<const ProbeTask*> due;
   std::vector<uint8_t> scratch = std::vector<uint8_t>(kMaxPayload + 1024);
   std::vector<uint8_t> payload_pattern = std::vector<uint8_t>(kMaxPayload, 'p');
-  int64_t next_sweep_ns = 0;
   int64_t next_drop_check_ns = 0;
   uint32_t syn_linear_timeouts = 0;  // net.ipv4.tcp_syn_linear_timeouts of our namespace
   int64_t last_poll_ns = 0;  // last read of the datagram probe sockets
@@ -359,9 +324,6 @@ struct Engine::Impl {
       fd = -1;
     };
     for (auto& p : probes) close_fd(p.fd);
-    for (auto& c : conns) close_fd(c.fd);
-    for (int& fd : listen_fds) close_fd(fd);
-    for (int& fd : echo_fds) close_fd(fd);
     for (auto& s : udp) close_fd(s.fd);
     for (auto& s : icmp) close_fd(s.fd);
     for (auto& spare : tcp_spare) {
@@ -389,74 +351,6 @@ struct Engine::Impl {
 
   static std::system_error sys_error(const std::string& what) {
     return std::system_error(errno, std::generic_category(), what);
-  }
-
-  int bind_socket(int type, const net::IpAddress& addr, uint16_t port, bool v6only) {
-    int fam = addr.is_v4() ? AF_INET : AF_INET6;
-    int fd = ::socket(fam, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-    if (fam == AF_INET6) set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only ? 1 : 0);
-    sockaddr_storage ss;
-    socklen_t len = to_sockaddr(addr, port, &ss);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-      int e = errno;
-      ::close(fd);
-      errno = e;
-      return -1;
-    }
-    return fd;
-  }
-
-  static uint16_t local_port(int fd) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof(ss);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    return ss.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in&>(ss).sin_port)
-                                   : ntohs(reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
-  }
-
-  void open_responders() {
-    std::vector<net::IpAddress> addrs = opts.listen_addresses;
-    bool wildcard = addrs.empty();
-    if (wildcard) {
-      addrs.push_back(*net::IpAddress::parse("0.0.0.0"));
-      addrs.push_back(*net::IpAddress::parse("::"));
-    }
-    uint16_t tcp_port = opts.tcp_port;
-    uint16_t udp_port = opts.udp_port;
-    for (const auto& a : addrs) {
-      int fd = bind_socket(SOCK_STREAM, a, tcp_port, true);
-      if (fd < 0 && wildcard && a.is_v6() && errno == EAFNOSUPPORT) continue;
-      if (fd < 0)
-        throw sys_error(
-            fmt::format("agent: cannot bind TCP responder to {} port {}", a.to_string(), tcp_port));
-      if (::listen(fd, 1024) != 0) throw sys_error("agent: listen");
-      tcp_port = local_port(fd);
-      listen_fds.push_back(fd);
-      fd = bind_socket(SOCK_DGRAM, a, udp_port, true);
-      if (fd < 0)
-        throw sys_error(fmt::format("agent: cannot bind UDP echo responder to {} port {}",
-                                    a.to_string(), udp_port));
-      udp_port = local_port(fd);
-      // Answer from the address that was asked, with the DSCP class that was asked.
-      if (a.is_v4()) {
-        set_int(fd, IPPROTO_IP, IP_PKTINFO, 1);
-        set_int(fd, IPPROTO_IP, IP_RECVTOS, 1);
-      } else {
-        set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-        set_int(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, 1);
-      }
-      echo_fds.push_back(fd);
-    }
-    bound_tcp_port = tcp_port;
-    bound_udp_port = udp_port;
-    for (std::size_t i = 0; i < listen_fds.size(); ++i) {
-      add_fd(listen_fds[i], EPOLLIN, make_data(kTagListen, 0, static_cast<uint32_t>(i)));
-    }
-    for (std::size_t i = 0; i < echo_fds.size(); ++i) {
-      add_fd(echo_fds[i], EPOLLIN, make_data(kTagEcho, 0, static_cast<uint32_t>(i)));
-    }
   }
 
   void open_probe_sockets() {
@@ -538,7 +432,7 @@ struct Engine::Impl {
             f == 0 ? *net::IpAddress::parse("0.0.0.0") : *net::IpAddress::parse("::"), 0, &ss);
         ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
       }
-      s.icmp_id = local_port(fd);
+      s.icmp_id = sock::local_port(fd);
     }
     enable_timestamps(fd);
     set_int(fd, SOL_SOCKET, SO_RCVBUF, kProbeRcvBuf);
@@ -551,7 +445,16 @@ struct Engine::Impl {
     wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (epfd < 0 || wakefd < 0) throw sys_error("agent: epoll/eventfd");
     add_fd(wakefd, EPOLLIN, make_data(kTagWake, 0, 0));
-    if (opts.enable_responders) open_responders();
+    if (opts.enable_responders) {
+      ResponderOptions ro;
+      ro.listen_addresses = opts.listen_addresses;
+      ro.tcp_port = opts.tcp_port;
+      ro.udp_port = opts.udp_port;
+      ro.max_connections = opts.responder_max_connections;
+      ro.idle_timeout_ms = opts.responder_idle_timeout_ms;
+      responder = std::make_unique<Responder>(std::move(ro), metrics);
+      responder->open();
+    }
     open_probe_sockets();
     syn_linear_timeouts = read_syn_linear_timeouts();
   }
@@ -560,7 +463,6 @@ struct Engine::Impl {
 
   void run() {
     epoll_event events[kMaxEvents];
-    next_sweep_ns = mono_ns() + 1000000000;
     while (!stopping.load(std::memory_order_relaxed)) {
       int n = wait(events);
       if (n < 0 && errno != EINTR) {
@@ -582,15 +484,6 @@ struct Engine::Impl {
         }
         break;
       }
-      case kTagListen:
-        on_accept(listen_fds[index]);
-        break;
-      case kTagConn:
-        on_conn(index, data_gen(d), ev.events);
-        break;
-      case kTagEcho:
-        on_echo(echo_fds[index]);
-        break;
       case kTagProbe:
         on_probe_event(index, data_gen(d), ev.events);
         break;
@@ -604,10 +497,6 @@ struct Engine::Impl {
     poll_connects();      // likewise a finished handshake
     expire(now);
     fire(now);
-    if (now >= next_sweep_ns || open_conns == 0) {
-      if (open_conns > 0) sweep_idle(now);
-      next_sweep_ns = now + 1000000000;
-    }
     if (now >= next_drop_check_ns) {
       check_socket_drops();
       next_drop_check_ns = now + 1000000000;
@@ -623,7 +512,6 @@ struct Engine::Impl {
     if (!deadlines.empty()) {
       next = std::min(next, scheduler.slot_ceil((deadlines.top().at_ns + 999) / 1000) * 1000);
     }
-    if (open_conns > 0) next = std::min(next, next_sweep_ns);
     if (!connecting.empty()) next = std::min(next, scheduler.slot_ceil(now / 1000 + 1) * 1000);
     if (udp[0].waiting + udp[1].waiting + icmp[0].waiting + icmp[1].waiting > 0) {
       next = std::min(next, scheduler.slot_ceil((last_poll_ns + kReplyPollNs) / 1000) * 1000);
@@ -713,6 +601,14 @@ struct Engine::Impl {
     for (auto* sockets : {&icmp, &udp}) {
       for (DgramSocket& s : *sockets) send_queued(s);
     }
+    // TCP and HTTP connects go after the datagram sends: on a veth (the lab) a send runs the
+    // receiver's stack inline, so a burst of datagrams sent after a connect would delay the
+    // handling of its SYN-ACK and show in the user-space times (HTTP's first byte and total).
+    for (auto [index, gen] : streams_due) {
+      Probe& p = probes[index];
+      if (p.active && p.gen == gen) start_stream(index);
+    }
+    streams_due.clear();
     metrics.inflight.set(static_cast<double>(inflight));
   }
 
@@ -771,7 +667,7 @@ struct Engine::Impl {
     switch (task.entry.protocol) {
       case model::Protocol::kTcp:
       case model::Protocol::kHttp:
-        start_stream(index);
+        streams_due.push_back({index, p.gen});  // connected after the slot's datagrams leave
         break;
       case model::Protocol::kUdp:
         start_udp(index);
@@ -995,7 +891,9 @@ struct Engine::Impl {
       }
       p.to_send = std::min<std::size_t>(p.entry.payload_bytes, kMaxPayload);
     } else {
-      r.connect_us = elapsed_us;
+      // The kernel's handshake RTT, as for TCP: the user-space time also holds however long
+      // the loop took to see the connect finish.
+      r.connect_us = choose_tcp_rtt(kernel_rtt, elapsed_us, retrans);
       uint32_t size = std::min<uint32_t>(p.entry.payload_bytes, kMaxPayload);
       p.request = http_probe_request(p.entry.address.to_string(), p.entry.port, size);
       p.to_send = p.request.size();
@@ -1449,188 +1347,6 @@ struct Engine::Impl {
     finish_answered(index, datagram_rtt(p, rx_timestamp(msg), now));
   }
 
-  // ---- responders ----
-
-  void on_accept(int lfd) {
-    for (int i = 0; i < kMaxReadsPerWake; ++i) {
-      int fd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE) {
-          metrics.limit_hit(Limit::kSockets, 1, "accept(): out of file descriptors");
-        }
-        return;
-      }
-      if (open_conns >= opts.responder_max_connections) {
-        metrics.limit_hit(
-            Limit::kResponderConnections, 1,
-            fmt::format("{} open TCP responder connections", opts.responder_max_connections));
-        linger lg{1, 0};
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        ::close(fd);
-        continue;
-      }
-      uint32_t index;
-      if (!free_conns.empty()) {
-        index = free_conns.back();
-        free_conns.pop_back();
-      } else {
-        index = static_cast<uint32_t>(conns.size());
-        conns.emplace_back();
-      }
-      Conn& c = conns[index];
-      c.gen = (c.gen + 1) & 0xffffff;
-      c.active = true;
-      c.fd = fd;
-      c.total = 0;
-      c.pending.clear();
-      c.last_active_ns = mono_ns();
-      set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-      add_fd(fd, EPOLLIN, make_data(kTagConn, c.gen, index));
-      ++open_conns;
-      metrics.tcp_accepted.inc();
-      metrics.tcp_connections.set(static_cast<double>(open_conns));
-    }
-  }
-
-  void close_conn(uint32_t index, bool abortive) {
-    Conn& c = conns[index];
-    if (!c.active) return;
-    c.active = false;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
-    if (abortive) {
-      linger lg{1, 0};
-      setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    ::close(c.fd);
-    c.fd = -1;
-    c.pending.clear();
-    c.pending.shrink_to_fit();
-    free_conns.push_back(index);
-    --open_conns;
-    metrics.tcp_connections.set(static_cast<double>(open_conns));
-  }
-
-  /// Echoes what the prober sent, never more than received and at most 64 KiB per connection.
-  void on_conn(uint32_t index, uint32_t gen, uint32_t events) {
-    if (index >= conns.size()) return;
-    Conn& c = conns[index];
-    if (!c.active || c.gen != gen) return;
-    c.last_active_ns = mono_ns();
-    if (!c.pending.empty()) {
-      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      ssize_t n = ::send(c.fd, c.pending.data(), c.pending.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno != EAGAIN) {
-        close_conn(index, true);
-        return;
-      }
-      if (n > 0) c.pending.erase(0, static_cast<std::size_t>(n));
-      if (!c.pending.empty()) return;
-      mod_fd(c.fd, EPOLLIN, make_data(kTagConn, c.gen, index));
-    }
-    for (;;) {
-      std::size_t room = kMaxPayload - c.total;
-      if (room == 0) {
-        close_conn(index, true);  // asked to echo more than 64 KiB
-        return;
-      }
-      ssize_t n = ::recv(c.fd, scratch.data(), std::min(room, scratch.size()), 0);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-        close_conn(index, n < 0);
-        return;
-      }
-      if (n < 0) return;
-      c.total += static_cast<std::size_t>(n);
-      ssize_t w = ::send(c.fd, scratch.data(), static_cast<std::size_t>(n), MSG_NOSIGNAL);
-      if (w < 0 && errno != EAGAIN) {
-        close_conn(index, true);
-        return;
-      }
-      std::size_t written = w < 0 ? 0 : static_cast<std::size_t>(w);
-      if (written < static_cast<std::size_t>(n)) {
-        // Hold the rest and stop reading until it is out: memory per connection <= 64 KiB.
-        c.pending.assign(reinterpret_cast<char*>(scratch.data()) + written,
-                         static_cast<std::size_t>(n) - written);
-        mod_fd(c.fd, EPOLLOUT, make_data(kTagConn, c.gen, index));
-        return;
-      }
-    }
-  }
-
-  void sweep_idle(int64_t now_ns) {
-    int64_t limit = int64_t{opts.responder_idle_timeout_ms} * 1000000;
-    for (uint32_t i = 0; i < conns.size(); ++i) {
-      if (conns[i].active && now_ns - conns[i].last_active_ns > limit) close_conn(i, true);
-    }
-  }
-
-  /// Echoes our probe datagrams (same size, marked as reply, from the address asked, with the
-  /// DSCP asked); everything else is ignored and counted.
-  void on_echo(int fd) {
-    for (int i = 0; i < kMaxReadsPerWake; ++i) {
-      sockaddr_storage from{};
-      alignas(cmsghdr) char control[256];
-      iovec iov{scratch.data(), scratch.size()};
-      msghdr msg{};
-      msg.msg_name = &from;
-      msg.msg_namelen = sizeof(from);
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
-      if (n < 0) return;
-      if ((msg.msg_flags & MSG_TRUNC) ||
-          !make_udp_reply({scratch.data(), static_cast<std::size_t>(n)})) {
-        metrics.udp_ignored.inc();
-        continue;
-      }
-      alignas(cmsghdr) char out_control[256];
-      std::size_t out_len = 0;
-      std::memset(out_control, 0, sizeof(out_control));
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        auto* o = reinterpret_cast<cmsghdr*>(out_control + out_len);
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-          in_pktinfo in;
-          std::memcpy(&in, CMSG_DATA(c), sizeof(in));
-          in_pktinfo reply{};
-          reply.ipi_spec_dst = in.ipi_addr;
-          o->cmsg_level = IPPROTO_IP;
-          o->cmsg_type = IP_PKTINFO;
-          o->cmsg_len = CMSG_LEN(sizeof(reply));
-          std::memcpy(CMSG_DATA(o), &reply, sizeof(reply));
-          out_len += CMSG_SPACE(sizeof(reply));
-        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-          o->cmsg_level = IPPROTO_IPV6;
-          o->cmsg_type = IPV6_PKTINFO;
-          o->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-          std::memcpy(CMSG_DATA(o), CMSG_DATA(c), sizeof(in6_pktinfo));
-          out_len += CMSG_SPACE(sizeof(in6_pktinfo));
-        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) ||
-                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS)) {
-          int tos = c->cmsg_level == IPPROTO_IP ? *reinterpret_cast<uint8_t*>(CMSG_DATA(c))
-                                                : *reinterpret_cast<int*>(CMSG_DATA(c));
-          tos &= 0xfc;  // DSCP only, never echo ECN bits
-          o->cmsg_level = c->cmsg_level;
-          o->cmsg_type = c->cmsg_level == IPPROTO_IP ? IP_TOS : IPV6_TCLASS;
-          o->cmsg_len = CMSG_LEN(sizeof(int));
-          std::memcpy(CMSG_DATA(o), &tos, sizeof(tos));
-          out_len += CMSG_SPACE(sizeof(int));
-        }
-      }
-      iovec out_iov{scratch.data(), static_cast<std::size_t>(n)};
-      msghdr out{};
-      out.msg_name = &from;
-      out.msg_namelen = msg.msg_namelen;
-      out.msg_iov = &out_iov;
-      out.msg_iovlen = 1;
-      if (out_len > 0) {
-        out.msg_control = out_control;
-        out.msg_controllen = out_len;
-      }
-      if (::sendmsg(fd, &out, MSG_DONTWAIT) >= 0) metrics.udp_echoed.inc();
-    }
-  }
-
   void flush() {
     if (results.empty()) return;
     sink(&results);
@@ -1646,11 +1362,13 @@ Engine::~Engine() { stop(); }
 void Engine::open() { impl_->open(); }
 
 void Engine::start() {
+  if (impl_->responder) impl_->responder->start();
   impl_->stopping = false;
   impl_->thread = std::thread([this] { impl_->run(); });
 }
 
 void Engine::stop() {
+  if (impl_->responder) impl_->responder->stop();
   if (!impl_->thread.joinable()) return;
   impl_->stopping = true;
   uint64_t one = 1;
@@ -1672,8 +1390,8 @@ void Engine::set_pinglist(std::shared_ptr<const model::Pinglist> pinglist) {
   }
 }
 
-uint16_t Engine::tcp_port() const { return impl_->bound_tcp_port; }
-uint16_t Engine::udp_port() const { return impl_->bound_udp_port; }
+uint16_t Engine::tcp_port() const { return impl_->responder ? impl_->responder->tcp_port() : 0; }
+uint16_t Engine::udp_port() const { return impl_->responder ? impl_->responder->udp_port() : 0; }
 bool Engine::icmp_available(bool v6) const { return impl_->icmp[v6 ? 1 : 0].fd >= 0; }
 
 }  // namespace pingmesh::agent

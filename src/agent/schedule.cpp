@@ -12,6 +12,10 @@ namespace pingmesh::agent {
 
 Scheduler::Scheduler(ScheduleOptions options) : options_(options) {
   if (options_.slot_us <= 0) options_.slot_us = 1;
+  if (options_.seed != 0) {
+    slot_offset_us_ = static_cast<int64_t>(hash::combine(options_.seed, 0x510750f5e7ULL) %
+                                           static_cast<uint64_t>(options_.slot_us));
+  }
   options_.jitter_fraction = std::clamp(options_.jitter_fraction, 0.0, 0.25);
   if (options_.max_inflight == 0) options_.max_inflight = 1;
 }
@@ -167,8 +171,9 @@ void Scheduler::take_due(int64_t now_us, std::size_t inflight, std::vector<const
 
 int64_t Scheduler::slot_ceil(int64_t t_us) const {
   int64_t s = options_.slot_us;
-  if (t_us <= 0) return 0;
-  return (t_us + s - 1) / s * s;
+  int64_t o = slot_offset_us_;
+  if (t_us <= o) return o;
+  return (t_us - o + s - 1) / s * s + o;
 }
 
 int64_t Scheduler::next_wake_us(int64_t now_us, std::size_t inflight) const {

@@ -94,8 +94,11 @@ class Scheduler {
   /// in-flight cap at the next slot.
   int64_t next_wake_us(int64_t now_us, std::size_t inflight) const;
 
-  /// Rounds a time up to the end of its slot.
+  /// Rounds a time up to the end of its slot. Slots are `slot_us` apart from this agent's offset
+  /// (a hash of the seed; 0 when the seed is 0), so agents sharing a machine - and its monotonic
+  /// clock, as in the namespace lab - do not all wake at the same instants.
   int64_t slot_ceil(int64_t t_us) const;
+  int64_t slot_offset_us() const { return slot_offset_us_; }
 
   std::size_t size() const { return tasks_.size(); }
   const ProbeTask* find(uint64_t id) const;
@@ -115,6 +118,7 @@ class Scheduler {
   void refill(int64_t now_us);
 
   ScheduleOptions options_;
+  int64_t slot_offset_us_ = 0;
   std::unordered_map<std::string, uint64_t> ids_;
   std::unordered_map<uint64_t, ProbeTask> tasks_;
   /// A task's place in the queue; ordered by due time, then id (deterministic ties).

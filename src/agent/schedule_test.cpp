@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace pingmesh::agent {
 namespace {
@@ -297,6 +298,30 @@ TEST(Schedule, WakeUpsAreRoundedToSlots) {
   EXPECT_EQ(t % 2000, 0);
   EXPECT_EQ(s.slot_ceil(2001), 4000);
   EXPECT_EQ(s.slot_ceil(4000), 4000);
+}
+
+TEST(Schedule, AgentsSharingAClockWakeAtDifferentSlotOffsets) {
+  // Agents on one machine (the namespace lab) share its monotonic clock: with one slot grid for
+  // all, every agent would wake, send and read at the same instants and delay each other's
+  // responders. Each agent's grid is shifted by a hash of its seed.
+  ScheduleOptions o = unlimited();
+  o.slot_us = 50000;
+  std::set<int64_t> offsets;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    o.seed = seed;
+    Scheduler s(o);
+    int64_t off = s.slot_offset_us();
+    EXPECT_GE(off, 0);
+    EXPECT_LT(off, 50000);
+    offsets.insert(off);
+    // Still one wake-up per slot, on this agent's grid.
+    EXPECT_EQ(s.slot_ceil(1'000'000 + off), 1'000'000 + off);
+    EXPECT_EQ(s.slot_ceil(1'000'001 + off), 1'050'000 + off);
+    EXPECT_EQ((s.slot_ceil(1'234'567) - off) % 50000, 0);
+    EXPECT_GE(s.slot_ceil(1'234'567), 1'234'567);
+    EXPECT_LT(s.slot_ceil(1'234'567), 1'234'567 + 50000);
+  }
+  EXPECT_GE(offsets.size(), 7u) << "8 agents, (nearly) 8 different offsets";
 }
 
 }  // namespace
