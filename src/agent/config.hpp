@@ -28,7 +28,7 @@ struct AgentConfig {
   double max_rate = 1000;            ///< probes/s
   uint32_t max_inflight = 1000;      ///< probes in flight
   uint32_t probe_timeout_ms = 5000;  ///< per probe
-  uint32_t slot_ms = 10;             ///< timer batching slot (docs/AGENT.md)
+  uint32_t slot_ms = 25;             ///< timer batching slot (docs/AGENT.md)
   std::size_t buffer_results = 100000;
   std::size_t batch_size = 5000;
   uint32_t batch_interval_ms = 5000;

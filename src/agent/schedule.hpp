@@ -25,7 +25,7 @@ struct ScheduleOptions {
   /// Floor of any task's interval; the paper's 10 s unless the lab override lowers it.
   uint32_t min_interval_ms = model::kMinIntervalMs;
   uint32_t max_payload_bytes = model::kMaxPayloadBytes;  ///< payloads above are clamped
-  int64_t slot_us = 10000;          ///< timer granularity: probes due in one slot fire together
+  int64_t slot_us = 25000;          ///< timer granularity: probes due in one slot fire together
   double jitter_fraction = 0.05;    ///< per-cycle jitter, +- this fraction of the interval
   double max_rate = 1000;           ///< probes per second over all tasks; <= 0 = unlimited
   /// Depth of the rate cap's token bucket, in milliseconds of max_rate (at least one slot's worth
