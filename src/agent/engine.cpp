@@ -1,6 +1,7 @@
-// The event loop. Everything here runs on one thread; the only shared state is the pending
-// pinglist (mutex + eventfd). Probe slots and responder connections live in slabs indexed from
-// epoll's user data (tag | generation | index), so a stale event for a reused slot is ignored.
+// The probe loop. Everything here runs on one thread; the only shared state is the pending
+// pinglist (mutex + eventfd). Probes live in a slab indexed from epoll's user data
+// (tag | generation | index), so a stale event for a reused slot is ignored. The responders
+// (responder.cpp) have a thread of their own.
 //
 // Wake-ups are what a probe costs on a VM (each one ~25-40 us of system time), so the loop sleeps
 // in epoll_pwait2() with a nanosecond timeout (no timerfd to read and re-arm), and the UDP and
@@ -53,17 +54,15 @@ namespace pingmesh::agent {
 
 namespace {
 
-enum Tag : uint64_t {
+enum Tag : uint8_t {
   kTagWake = 1,
   kTagProbe,
 };
 
-uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) {
-  return static_cast<uint64_t>(tag) << 56 | (static_cast<uint64_t>(gen) & 0xffffff) << 32 | index;
-}
-Tag data_tag(uint64_t d) { return static_cast<Tag>(d >> 56); }
-uint32_t data_gen(uint64_t d) { return static_cast<uint32_t>(d >> 32) & 0xffffff; }
-uint32_t data_index(uint64_t d) { return static_cast<uint32_t>(d); }
+uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) { return sock::event_data(tag, gen, index); }
+Tag data_tag(uint64_t d) { return static_cast<Tag>(sock::event_tag(d)); }
+using sock::event_gen;
+using sock::event_index;
 
 using sock::mono_ns;
 using sock::set_int;
@@ -132,13 +131,12 @@ uint32_t read_syn_linear_timeouts() {
 
 constexpr std::size_t kMaxPayload = model::kMaxPayloadBytes;
 constexpr int kMaxEvents = 256;
-constexpr int kMaxReadsPerWake = 256;
 /// Longest a datagram probe's answer waits in its socket before the loop reads it (when no slot
 /// woke the loop earlier), rounded up to the next slot boundary: with slots of 10 ms or more the
 /// answers of one slot are read at the next.
 constexpr int64_t kReplyPollNs = 10'000'000;
 /// Receive buffer asked for each UDP/ICMP probe socket. Answers and their TX stamps wait there
-/// until the next slot: at 1,000 probes/s about 10 of each per 10 ms slot (50 with
+/// until the next slot: at 1,000 probes/s about 25 of each per 25 ms slot (50 with
 /// --slot-ms 50, ~100 KB), more after a burst the rate cap lets through. The kernel caps the
 /// request at net.core.rmem_max (Debian's default 208 KiB) and doubles it; an overflow is counted
 /// (Limit::kSocketBuffer).
@@ -335,16 +333,10 @@ struct Engine::Impl {
   }
 
   void add_fd(int fd, uint32_t events, uint64_t data) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = data;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+    sock::epoll_set(epfd, EPOLL_CTL_ADD, fd, events, data);
   }
   void mod_fd(int fd, uint32_t events, uint64_t data) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = data;
-    epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+    sock::epoll_set(epfd, EPOLL_CTL_MOD, fd, events, data);
   }
 
   // ---- set-up ----
@@ -476,7 +468,7 @@ struct Engine::Impl {
 
   void dispatch(const epoll_event& ev) {
     uint64_t d = ev.data.u64;
-    uint32_t index = data_index(d);
+    uint32_t index = event_index(d);
     switch (data_tag(d)) {
       case kTagWake: {
         uint64_t v;
@@ -485,7 +477,7 @@ struct Engine::Impl {
         break;
       }
       case kTagProbe:
-        on_probe_event(index, data_gen(d), ev.events);
+        on_probe_event(index, event_gen(d), ev.events);
         break;
     }
   }

@@ -1,8 +1,9 @@
 #pragma once
-/// The probe engine: one thread, one epoll loop, non-blocking sockets and one timerfd. It runs
-/// the schedule, every prober (TCP, UDP, ICMP, HTTP over IPv4 and IPv6) and the TCP and UDP
-/// responders; no thread or process per probe. Timer wake-ups are batched into slots
-/// (ScheduleOptions::slot_us): every probe due in a slot fires on one wake-up.
+/// The probe engine: one thread, one epoll loop and non-blocking sockets. It runs the schedule
+/// and every prober (TCP, UDP, ICMP, HTTP over IPv4 and IPv6); no thread or process per probe.
+/// Timer wake-ups are batched into slots (ScheduleOptions::slot_us): every probe due in a slot
+/// fires on one wake-up. It owns the TCP and UDP echo responders (responder.hpp), which answer
+/// on a thread of their own so that no answer waits behind a slot's burst.
 ///
 /// Thread-safety: set_pinglist() may be called from any thread; open/start/stop from one owner.
 

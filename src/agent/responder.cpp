@@ -28,14 +28,12 @@ namespace pingmesh::agent {
 
 namespace {
 
-enum Tag : uint64_t { kTagWake = 1, kTagListen, kTagConn, kTagEcho };
+enum Tag : uint8_t { kTagWake = 1, kTagListen, kTagConn, kTagEcho };
 
-uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) {
-  return static_cast<uint64_t>(tag) << 56 | (static_cast<uint64_t>(gen) & 0xffffff) << 32 | index;
-}
-Tag data_tag(uint64_t d) { return static_cast<Tag>(d >> 56); }
-uint32_t data_gen(uint64_t d) { return static_cast<uint32_t>(d >> 32) & 0xffffff; }
-uint32_t data_index(uint64_t d) { return static_cast<uint32_t>(d); }
+uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) { return sock::event_data(tag, gen, index); }
+Tag data_tag(uint64_t d) { return static_cast<Tag>(sock::event_tag(d)); }
+using sock::event_gen;
+using sock::event_index;
 
 constexpr std::size_t kMaxPayload = model::kMaxPayloadBytes;
 constexpr int kMaxEvents = 64;
@@ -93,16 +91,10 @@ struct Responder::Impl {
   }
 
   void add_fd(int fd, uint32_t events, uint64_t data) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = data;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+    sock::epoll_set(epfd, EPOLL_CTL_ADD, fd, events, data);
   }
   void mod_fd(int fd, uint32_t events, uint64_t data) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = data;
-    epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+    sock::epoll_set(epfd, EPOLL_CTL_MOD, fd, events, data);
   }
 
   void open() {
@@ -178,7 +170,7 @@ struct Responder::Impl {
 
   void dispatch(const epoll_event& ev) {
     uint64_t d = ev.data.u64;
-    uint32_t index = data_index(d);
+    uint32_t index = event_index(d);
     switch (data_tag(d)) {
       case kTagWake: {
         uint64_t v;
@@ -190,7 +182,7 @@ struct Responder::Impl {
         on_accept(listen_fds[index]);
         break;
       case kTagConn:
-        on_conn(index, data_gen(d), ev.events);
+        on_conn(index, event_gen(d), ev.events);
         break;
       case kTagEcho:
         on_echo(echo_fds[index]);

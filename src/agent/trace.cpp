@@ -15,6 +15,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "agent/sockets.hpp"
 #include "common/http.hpp"
 
 namespace pingmesh::agent {
@@ -44,21 +45,7 @@ net::IpAddress from_sockaddr(const sockaddr* sa) {
   return a;
 }
 
-socklen_t to_sockaddr(const net::IpAddress& a, uint16_t port, sockaddr_storage* ss) {
-  std::memset(ss, 0, sizeof(*ss));
-  if (a.is_v4()) {
-    auto* s = reinterpret_cast<sockaddr_in*>(ss);
-    s->sin_family = AF_INET;
-    s->sin_port = htons(port);
-    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* s = reinterpret_cast<sockaddr_in6*>(ss);
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons(port);
-  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
-  return sizeof(sockaddr_in6);
-}
+using sock::to_sockaddr;
 
 /// Reads an unsigned integer member in [min, max]; absent = keep *out.
 bool read_uint(const nlohmann::json& j, const char* key, uint32_t min, uint32_t max, uint32_t* out,
