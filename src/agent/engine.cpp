@@ -59,7 +59,9 @@ enum Tag : uint8_t {
   kTagProbe,
 };
 
-uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) { return sock::event_data(tag, gen, index); }
+uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) {
+  return sock::event_data(tag, gen, index);
+}
 Tag data_tag(uint64_t d) { return static_cast<Tag>(sock::event_tag(d)); }
 using sock::event_gen;
 using sock::event_index;

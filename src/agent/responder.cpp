@@ -30,7 +30,9 @@ namespace {
 
 enum Tag : uint8_t { kTagWake = 1, kTagListen, kTagConn, kTagEcho };
 
-uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) { return sock::event_data(tag, gen, index); }
+uint64_t make_data(Tag tag, uint32_t gen, uint32_t index) {
+  return sock::event_data(tag, gen, index);
+}
 Tag data_tag(uint64_t d) { return static_cast<Tag>(sock::event_tag(d)); }
 using sock::event_gen;
 using sock::event_index;
@@ -200,9 +202,8 @@ struct Responder::Impl {
         return;
       }
       if (open_conns >= opts.max_connections) {
-        metrics.limit_hit(
-            Limit::kResponderConnections, 1,
-            fmt::format("{} open TCP responder connections", opts.max_connections));
+        metrics.limit_hit(Limit::kResponderConnections, 1,
+                          fmt::format("{} open TCP responder connections", opts.max_connections));
         linger lg{1, 0};
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         ::close(fd);
@@ -369,7 +370,6 @@ struct Responder::Impl {
       if (::sendmsg(fd, &out, MSG_DONTWAIT) >= 0) metrics.udp_echoed.inc();
     }
   }
-
 };
 
 Responder::Responder(ResponderOptions options, AgentMetrics& metrics)
