@@ -217,8 +217,7 @@ if [[ $mode == lab ]]; then
   "${ctl[@]}" dc add dc-east --mode switch --interval-ms "$interval_ms" --inter-dc-servers 3 \
     --probe tcp:9001 --probe udp:9001 --probe icmp --probe http:9002 >>"$state/logs/ctl.log" 2>&1 ||
     { cat "$state/logs/ctl.log" >&2; exit 1; }
-  curl -sf -X PATCH -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' \
-    --data "{\"devices\":$devices_east}" "$url/api/v1/dcs/dc-east" >>"$state/logs/ctl.log" 2>&1 ||
+  "${ctl[@]}" dc devices dc-east --set - <<<"$devices_east" >>"$state/logs/ctl.log" 2>&1 ||
     { say "registering dc-east's fabric devices failed"; cat "$state/logs/ctl.log" >&2; exit 1; }
   for r in 1 2 3; do
     "${ctl[@]}" rack add dc-east "d1r$r" --cidr "10.1.$r.0/24" --cidr "fd00:1:$r::/64" \

@@ -181,6 +181,11 @@ void print_object(const json& obj) {
 }
 
 std::string read_file(const std::string& path) {
+  if (path == "-") {
+    std::stringstream s;
+    s << std::cin.rdbuf();
+    return s.str();
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CtlError(path + ": cannot read the file");
   std::stringstream s;
@@ -520,6 +525,38 @@ void add_ctl_command(CLI::App& app, std::function<int()>* run) {
   dc_set->add_option("name", st->name, "Datacenter")->required();
   st->dc_add_flags.add_to(dc_add);
   st->dc_set_flags.add_to(dc_set);
+  auto* dc_devices = leaf(
+      dc, "devices",
+      "Show a datacenter's fabric devices (spines, ToRs, borders), or replace them (--set FILE)",
+      [](ApiClient& c, CtlState& s) {
+        if (s.file.empty()) {
+          json d = c.call("GET", "/api/v1/dcs/" + enc(s.name));
+          s.show_list(d.value("devices", json::array()), {"name", "layer", "addresses"});
+          return;
+        }
+        json doc;
+        try {
+          doc = model::parse_document(read_file(s.file), s.file == "-" ? "stdin" : s.file);
+        } catch (const model::ValidationError& e) {
+          throw CtlError(e.message());
+        }
+        // A list of devices (what `lab/lab.sh devices DC` prints), or {"devices": [...]}.
+        if (doc.is_object() && doc.contains("devices")) doc = doc["devices"];
+        if (!doc.is_array()) {
+          throw CtlError(s.file + ": must hold a list of devices, or an object with \"devices\"");
+        }
+        json d = c.call("PATCH", "/api/v1/dcs/" + enc(s.name), json{{"devices", doc}});
+        if (s.as_json()) {
+          s.show(d.value("devices", json::array()));
+        } else {
+          std::cout << d.value("devices", json::array()).size() << " fabric devices set on "
+                    << s.name << "\n";
+        }
+      });
+  dc_devices->add_option("name", st->name, "Datacenter")->required();
+  dc_devices->add_option("--set", st->file,
+                         "JSON or YAML file ('-' = stdin) with the new list of devices: "
+                         "[{name, layer: spine|tor|border, addresses: [...]}]; [] removes them");
   leaf(dc, "rm", "Delete a datacenter with its racks, servers and rules",
        [](ApiClient& c, CtlState& s) {
          c.call("DELETE", "/api/v1/dcs/" + enc(s.name));

@@ -179,6 +179,55 @@ TEST_F(ControllerIntegration, CrudThroughCtlAndErrorsThroughHttp) {
   EXPECT_EQ(server->stop(), 0);
 }
 
+TEST_F(ControllerIntegration, FabricDevicesThroughCtl) {
+  server = start_server();
+  seed();
+  // A list, as `lab/lab.sh devices DC` prints it.
+  auto file = dir.write("devices.json",
+                        R"([{"name":"d1s1","layer":"spine","addresses":["10.1.0.1","fd00:1::1"]},
+                            {"name":"d1r1t","layer":"tor","addresses":["10.1.1.254"]}])");
+  auto set = ctl({"dc", "devices", "east", "--set", file});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_NE(set.out.find("2 fabric devices set on east"), std::string::npos) << set.out;
+  json devices = parse(call("GET", "/api/v1/dcs/east").body)["devices"];
+  ASSERT_EQ(devices.size(), 2u) << devices;
+  EXPECT_EQ(devices[0]["name"], "d1s1");
+  EXPECT_EQ(devices[0]["addresses"][1], "fd00:1::1");
+  EXPECT_EQ(devices[1]["layer"], "tor");
+  auto table = ctl({"dc", "devices", "east"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("d1r1t"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("10.1.1.254"), std::string::npos) << table.out;
+  auto as_json = ctl({"-o", "json", "dc", "devices", "east"});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  EXPECT_EQ(parse(as_json.out), devices);
+
+  // YAML with a "devices" key; an address used twice is refused, naming the field, and the DC
+  // keeps its devices.
+  auto dup = dir.write("dup.yaml",
+                       "devices:\n"
+                       "  - {name: s1, layer: spine, addresses: [10.1.0.1]}\n"
+                       "  - {name: s2, layer: spine, addresses: [10.1.0.1]}\n");
+  auto bad = ctl({"dc", "devices", "east", "--set", dup});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("422: devices[1].addresses[0]"), std::string::npos) << bad.err;
+  EXPECT_EQ(parse(call("GET", "/api/v1/dcs/east").body)["devices"], devices);
+  auto not_list = dir.write("one.json", R"({"name":"s1","layer":"spine"})");
+  bad = ctl({"dc", "devices", "east", "--set", not_list});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("must hold a list of devices"), std::string::npos) << bad.err;
+  auto broken = dir.write("broken.yaml", "devices: [\n");
+  bad = ctl({"dc", "devices", "east", "--set", broken});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("broken.yaml line"), std::string::npos) << bad.err;
+
+  // An empty list removes them.
+  auto empty = dir.write("empty.yaml", "[]\n");
+  auto cleared = ctl({"dc", "devices", "east", "--set", empty});
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_TRUE(parse(call("GET", "/api/v1/dcs/east").body).value("devices", json::array()).empty());
+}
+
 TEST_F(ControllerIntegration, HeartbeatsPinglistsAndEtags) {
   server = start_server();
   seed();
