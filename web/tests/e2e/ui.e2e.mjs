@@ -98,6 +98,62 @@ async function entriesShown(page) {
   );
 }
 
+/** Polls `fn` until it returns true; throws with its last answer (a string says why not) after `ms`. */
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = await fn();
+    if (r === true) return;
+    if (Date.now() > end) throw new Error(`${what}: ${r}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+/** After a write click: fills the admin-token dialog if it shows before `next` does. */
+async function tokenBefore(page, next) {
+  const input = page.locator('[data-testid="token-input"]');
+  await input.or(next).filter({ visible: true }).first().waitFor({ timeout: 15000 });
+  if (await input.isVisible()) {
+    await input.fill(TOKEN);
+    await page.click('[data-testid="token-ok"]');
+  }
+}
+
+/** server → pinglist version of every server of a DC. */
+async function pinglistVersions(dc) {
+  const j = await api(`/api/v1/pinglists?dc=${encodeURIComponent(dc)}&limit=10000`);
+  return new Map(j.items.map((it) => [it.server, String(it.version)]));
+}
+
+/** One server's pinglist (JSON), or null when the server does not serve it (the mock). */
+async function pinglistOf(server) {
+  const res = await fetch(`${BASE}/api/v1/pinglist/${encodeURIComponent(server)}?format=json`, { headers: { Accept: "application/json" } });
+  if (res.status === 404) {
+    const j = await res.json().catch(() => ({}));
+    if (j.field === undefined) return null; // no such route: not served here
+  }
+  if (!res.ok) throw new Error(`pinglist of ${server}: HTTP ${res.status}`);
+  return res.json();
+}
+
+/** Unix seconds as a datetime-local value in the page's time zone (as the toolbar shows them). */
+async function localInput(page, unixS) {
+  return page.evaluate((t) => {
+    const d = new Date(t * 1000);
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+  }, unixS);
+}
+
+/** page.waitForRequest that cannot become an unhandled rejection while the test awaits something else. */
+function requestMade(page, pred) {
+  const p = page.waitForRequest(pred, { timeout: 30000 });
+  p.catch(() => {});
+  return p;
+}
+
+const hashParams = (page) => new URLSearchParams(new URL(page.url()).hash.split("?")[1] ?? "");
+
 // ---- tests ----------------------------------------------------------------------------------
 
 const dcs = (await api("/api/v1/dcs?limit=1000")).items;
@@ -208,6 +264,98 @@ test("history chart of a server pair", async (page) => {
   await page.waitForSelector('[data-testid="chart-loss"] .uplot');
 });
 
+test("DC map: a DC opens its racks, a link its DC pair's history", async (page) => {
+  assert(dcs.length >= 2, `a DC map link needs two DCs, the server has ${dcs.length}`);
+  const e = encodeURIComponent;
+  await page.goto(`${BASE}/#/dc`);
+  await heatmap(page);
+  await page.waitForSelector(".dcmap g.node");
+  const names = await page.$$eval(".dcmap g.node text.node-label", (ts) => ts.map((t) => t.textContent));
+  assert(names.length === dcs.length && dcs.every((d) => names.includes(d.name)), `DC map nodes ${names}, DCs ${dcs.map((d) => d.name)}`);
+  const links = await page.locator(".dcmap g.link").count();
+  assert(links === (names.length * (names.length - 1)) / 2, `${links} links between ${names.length} DCs`);
+  // A DC: its rack × rack heatmap.
+  assert(names.includes(DC), `${DC} not on the DC map (${names})`);
+  const node = page.locator(".dcmap g.node").nth(names.indexOf(DC));
+  let t = await drawnAt(page);
+  await node.click();
+  await page.waitForURL((u) => u.hash === `#/dc/${e(DC)}`);
+  const g = await heatmap(page, t);
+  const racks = (await api(`/api/v1/dcs/${e(DC)}/racks?limit=1000`)).items.map((r) => r.name);
+  assert(g.rows.length === racks.length && g.rows.every((r) => racks.includes(r)), `rows ${g.rows} are not the racks of ${DC} (${racks})`);
+  assert((await page.textContent(".view-head h1")).startsWith(`Racks of ${DC}`), "rack view heading");
+  // Back to the map; a link between two neighbouring DCs (no other link crosses its middle).
+  t = await drawnAt(page);
+  await page.goBack();
+  await page.waitForURL((u) => u.hash === "#/dc");
+  await heatmap(page, t);
+  const [a, b] = names;
+  const link = page.locator(".dcmap g.link").filter({ hasText: `${a} → ${b}:` });
+  assert((await link.count()) === 1, `no single link ${a} → ${b}`);
+  const label = await link.locator("text.link-label").textContent();
+  assert(/\d/.test(label), `link ${a} – ${b} shows no value: ${label}`);
+  const asked = requestMade(page, (r) => r.url().includes("/api/v1/series?") && r.url().includes(`scope=dc_pair&src=${e(a)}&dst=${e(b)}&`));
+  await link.click();
+  const want = `#/history?${new URLSearchParams({ scope: "dc_pair", src: a, dst: b })}`;
+  await page.waitForURL((u) => u.hash === want);
+  await asked;
+  await page.waitForSelector('[data-testid="chart-latency"] .uplot', { timeout: 20000 });
+  await page.waitForSelector('[data-testid="chart-loss"] .uplot');
+  const title = await page.textContent(".view-head h1");
+  assert(title === `History of DC pair ${a} → ${b}`, `history heading: ${title}`);
+});
+
+test("custom time range: chosen in the toolbar, in the URL, redrawn, kept on reload", async (page) => {
+  await page.goto(`${BASE}/#/dc`);
+  await heatmap(page);
+  const range = page.locator('[data-testid="sel-range"]');
+  let t = await drawnAt(page);
+  await range.selectOption("custom");
+  await page.waitForFunction(() => /[?&]range=custom&from=\d+&to=\d+/.test(location.hash), null, { timeout: 10000 });
+  await heatmap(page, t);
+  let q = hashParams(page);
+  const [f0, t0] = [Number(q.get("from")), Number(q.get("to"))];
+  assert(t0 - f0 === 3600 && Math.abs(t0 - Date.now() / 1000) < 300, `custom range preset ${f0}..${t0}`);
+  const from = page.locator('input[aria-label="from"]');
+  const to = page.locator('input[aria-label="to"]');
+  assert((await from.inputValue()) === (await localInput(page, f0)), "from field does not show the URL's from");
+  // A 21-minute window ending at the next whole minute, entered in the fields.
+  const minute = Math.floor(Date.now() / 60000) * 60;
+  const [F, T] = [minute - 20 * 60, minute + 60];
+  const [fs, ts] = [await localInput(page, F), await localInput(page, T)];
+  await from.fill(fs);
+  await to.fill(ts);
+  t = await drawnAt(page);
+  const matrixAt = (r) => r.url().includes("/api/v1/matrix?") && r.url().includes(`&from=${F}&to=${T}`);
+  let asked = requestMade(page, matrixAt);
+  await page.click('.ctl.custom button:has-text("apply")');
+  await asked;
+  await page.waitForFunction(([f, x]) => location.hash.includes(`range=custom&from=${f}&to=${x}`), [F, T], { timeout: 10000 });
+  let g = await heatmap(page, t);
+  assert(g.rows.length === dcs.length, `custom window: ${g.rows.length} DC rows, expected ${dcs.length}`);
+  await page.waitForFunction(() => /\(21 min\)/.test(document.querySelector('[data-testid="matrix-info"]')?.textContent ?? ""), null, { timeout: 10000 });
+  // A reload of that URL keeps it: the control, the fields, the query.
+  const url = page.url();
+  asked = requestMade(page, matrixAt);
+  await page.reload();
+  await asked;
+  g = await heatmap(page);
+  assert(page.url() === url, `reload changed the URL: ${page.url()}`);
+  assert((await range.inputValue()) === "custom", `range control after reload: ${await range.inputValue()}`);
+  assert((await from.inputValue()) === fs && (await to.inputValue()) === ts, `fields after reload: ${await from.inputValue()} – ${await to.inputValue()}, expected ${fs} – ${ts}`);
+  await page.waitForFunction(() => /\(21 min\)/.test(document.querySelector('[data-testid="matrix-info"]')?.textContent ?? ""), null, { timeout: 10000 });
+  // Going down a level keeps the window.
+  t = await drawnAt(page);
+  asked = requestMade(page, (r) => matrixAt(r) && r.url().includes("level=rack"));
+  await clickCell(page, g, DC, DC);
+  await page.waitForURL((u) => u.hash.startsWith(`#/dc/${encodeURIComponent(DC)}?`));
+  await asked;
+  await heatmap(page, t);
+  q = hashParams(page);
+  assert(q.get("range") === "custom" && Number(q.get("from")) === F && Number(q.get("to")) === T, `rack view lost the window: ${page.url()}`);
+  assert((await range.inputValue()) === "custom", "range control in the rack view");
+});
+
 test("change a ratio: validation error, then the pinglists change", async (page) => {
   const before = await pinglistEntries(DC);
   const original = (await api(`/api/v1/dcs/${encodeURIComponent(DC)}`)).server_ratio;
@@ -242,6 +390,96 @@ test("change a ratio: validation error, then the pinglists change", async (page)
     headers: writeHeaders,
     body: JSON.stringify({ server_ratio: original }),
   });
+});
+
+test("probe rules: a rule made in the form (field error first) changes the pinglists; delete", async (page) => {
+  const e = encodeURIComponent;
+  const name = `ui-rule-${Date.now() % 100000}`;
+  const dc = await api(`/api/v1/dcs/${e(DC)}`);
+  const probe = dc.probes.find((p) => p.protocol === "tcp") ?? dc.probes.find((p) => p.protocol !== "icmp");
+  assert(probe !== undefined, `${DC} has no TCP/UDP/HTTP probe: ${JSON.stringify(dc.probes)}`);
+  const before = await pinglistEntries(DC);
+  const v0 = await pinglistVersions(DC);
+  // A server of the DC with a rack peer: its intra-rack peers will be probed with `probe` only.
+  const lists = (await api(`/api/v1/pinglists?dc=${e(DC)}&limit=10000`)).items;
+  const src = lists.find((x) => x.chosen && x.entries > 0 && lists.some((y) => y.rack === x.rack && y.server !== x.server && y.chosen));
+  assert(src !== undefined, `no server of ${DC} with a rack peer`);
+  const pl0 = await pinglistOf(src.server);
+  const intraRack = (pl) => pl.peers.filter((p) => p.level === "intra-rack");
+  if (pl0 !== null) assert(intraRack(pl0).length > 0, `${src.server} probes no rack peer`);
+  try {
+    await page.goto(`${BASE}/#/config/rules`);
+    await page.waitForSelector("table.grid");
+    await page.click('a:has-text("+ new rule")');
+    await page.locator('input[name="name"]').fill(name);
+    await page.selectOption('select[name="level"]', "intra-rack");
+    await page.locator('input[name="src_dc"]').fill(DC);
+    await page.locator('input[name="dst_dc"]').fill("*");
+    await page.selectOption('select[name="action"]', "replace");
+    await page.click('[data-field="probes"] button:has-text("+ probe")');
+    const row = page.locator('[data-field="probes[0]"]');
+    await row.locator('select[aria-label="protocol"]').selectOption(probe.protocol);
+    await row.locator('input[aria-label="port"]').fill("0");
+    await page.click('[data-testid="save"]');
+    const err = page.locator('[data-field="probes[0].port"] .field-error');
+    await tokenBefore(page, err);
+    await err.waitFor({ state: "visible", timeout: 10000 });
+    assert((await err.textContent()).length > 0, "no validation error next to the probe's port");
+    assert((await page.locator(".field-error:not(:empty)").count()) === 1, "errors shown next to other fields too");
+    assert((await fetch(`${BASE}/api/v1/rules/${e(name)}`)).status === 404, "a refused rule was stored");
+    await page.screenshot({ path: path.join(ARTIFACTS, "probe-rule-validation.png") });
+    await row.locator('input[aria-label="port"]').fill(String(probe.port));
+    await page.click('[data-testid="save"]');
+    await page.waitForURL((u) => u.hash === "#/config/rules", { timeout: 10000 });
+    const listed = page.locator("table.grid tr", { has: page.locator(`a:text-is("${name}")`) });
+    await listed.waitFor({ timeout: 10000 });
+    const cells = await listed.locator("td").allTextContents();
+    assert(cells[1] === "intra-rack" && cells[2] === DC && cells[5] === "replace" && cells[6] === `${probe.protocol}:${probe.port}`, `rule row: ${cells}`);
+    const stored = await api(`/api/v1/rules/${e(name)}`);
+    assert(stored.level === "intra-rack" && stored.src_dc === DC && stored.dst_dc === "*" && stored.action === "replace" &&
+      stored.probes.length === 1 && stored.probes[0].protocol === probe.protocol && stored.probes[0].port === probe.port,
+      `stored rule differs from the form: ${JSON.stringify(stored)}`);
+    // The DC's pinglists are regenerated (a version changes exactly when the content does).
+    await until(`pinglist versions of ${DC} after the rule`, async () => {
+      const v = await pinglistVersions(DC);
+      return [...v].some(([s, x]) => v0.get(s) !== x) || `unchanged: ${JSON.stringify([...v])}`;
+    });
+    if (pl0 !== null) {
+      // The real server: the rack peers are probed with that probe only, so fewer entries.
+      await until(`${src.server}'s rack peers probed with ${probe.protocol}:${probe.port} only`, async () => {
+        const peers = intraRack(await pinglistOf(src.server));
+        return (peers.length > 0 && peers.every((p) => p.proto === probe.protocol && p.port === probe.port)) || JSON.stringify(peers);
+      });
+      const during = await pinglistEntries(DC);
+      const kinds = new Set(intraRack(pl0).map((p) => `${p.proto}:${p.port}`)).size;
+      if (kinds > 1) assert(during < before, `pinglist entries of ${DC}: ${before} before the rule, ${during} with it`);
+      console.log(`    ${DC}: ${before} pinglist entries, ${during} with the rule (${kinds} probe kinds in a rack → 1)`);
+    } else {
+      console.log("    no per-server pinglists on this server: pinglist versions checked only");
+    }
+    // Delete it through the UI.
+    await page.goto(`${BASE}/#/config/rules/${e(name)}`);
+    await page.locator('input[name="name"]').waitFor();
+    await page.click('button:has-text("Delete")');
+    await page.click('[data-testid="confirm-ok"]');
+    await page.waitForURL((u) => u.hash === "#/config/rules", { timeout: 10000 });
+    await page.waitForSelector("table.grid");
+    assert((await listed.count()) === 0, `${name} still listed after delete`);
+    assert((await fetch(`${BASE}/api/v1/rules/${e(name)}`)).status === 404, `${name} still in the API after delete`);
+    assert(!(await api("/api/v1/rules?limit=10000")).items.some((r) => r.name === name), `${name} still in GET /api/v1/rules`);
+    await until(`pinglist entries of ${DC} back to ${before}`, async () => {
+      const n = await pinglistEntries(DC);
+      return n === before || `${n}`;
+    });
+    if (pl0 !== null) {
+      await until(`${src.server}'s pinglist back as before`, async () => {
+        const pl = await pinglistOf(src.server);
+        return JSON.stringify(intraRack(pl)) === JSON.stringify(intraRack(pl0)) || JSON.stringify(intraRack(pl));
+      });
+    }
+  } finally {
+    await fetch(`${BASE}/api/v1/rules/${e(name)}`, { method: "DELETE", headers: writeHeaders }).catch(() => {});
+  }
 });
 
 test("stop and resume probing: banner on every page", async (page) => {
